@@ -1,0 +1,132 @@
+"""A local emulator of the Azure services the Batch AI quickstart uses.
+
+Resource Manager resource groups, Batch AI (API 2018-05-01) and Azure Files, served on
+127.0.0.1 to the unmodified Azure SDKs, with Batch AI jobs that really run on this machine.
+Use ``start()`` from Python or ``python -m emulator`` from a shell.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+from .core.arm import ArmApplication, Operations
+from .core.bearer import EmulatorCredential
+from .core.context import Context
+from .core.routing import Router
+from .core.secrets import load_identity
+from .core.serving import Server
+from .core.store import Store
+from .core.tls import ensure_certificate
+
+__all__ = ["Emulator", "start"]
+log = logging.getLogger("emulator")
+
+
+class Emulator:
+    """A running emulator.
+
+    Attributes: ``arm_url`` (https, Resource Manager and Batch AI), ``files_url`` (http, Azure
+    Files, path-style ``http://127.0.0.1:PORT/ACCOUNT``), ``account_name``, ``account_key``,
+    ``subscription_id``, ``ca_cert`` (the PEM clients pass as ``connection_verify``),
+    ``files_connection_string`` and ``credential()``.
+
+    Long-running operations: the emulator sends no ``Retry-After``, so clients poll at their
+    ``polling_interval``. Pass ``polling_interval=0.05`` (to the client or to each ``begin_*``
+    call) and ``begin_*().result()`` returns in well under a second; the SDK default is 30 s.
+    """
+
+    def __init__(self, context: Context, servers: list, temporary: bool) -> None:
+        self._context = context
+        self._servers = servers
+        self._temporary = temporary
+        identity = context.identity
+        self.data_dir = context.data_dir
+        self.arm_url = context.arm_url
+        self.files_url = context.files_url
+        self.account_name = identity.account_name
+        self.account_key = identity.account_key
+        self.subscription_id = identity.subscription_id
+        self.token = identity.token
+        self.ca_cert = str(context.data_dir / "tls" / "cert.pem")
+        self._stopped = False
+
+    @property
+    def files_connection_string(self) -> str:
+        return "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};FileEndpoint={}".format(
+            self.account_name, self.account_key, self.files_url)
+
+    def credential(self) -> EmulatorCredential:
+        """A TokenCredential whose token the emulator accepts."""
+        return EmulatorCredential(self.token)
+
+    @property
+    def services(self) -> dict:
+        return self._context.services
+
+    def describe(self) -> dict:
+        """What clients need, as ``python -m emulator`` prints it."""
+        return {"arm_url": self.arm_url, "files_url": self.files_url, "account_name": self.account_name,
+                "account_key": self.account_key, "subscription_id": self.subscription_id,
+                "ca_cert": self.ca_cert, "files_connection_string": self.files_connection_string,
+                "token": self.token, "data_dir": str(self.data_dir)}
+
+    def stop(self) -> None:
+        """Stop serving; jobs still running are stopped and reported failed. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for server in self._servers:
+            server.stop()
+        for service in reversed(list(self._context.services.values())):
+            if service.close:
+                service.close()
+        self._context.store.close()
+        if self._temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "Emulator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return "Emulator(arm_url={!r}, files_url={!r})".format(self.arm_url, self.files_url)
+
+
+def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port: int = 0,
+          account_name: Optional[str] = None, account_key: Optional[str] = None,
+          token: Optional[str] = None, subscription_id: Optional[str] = None) -> Emulator:
+    """Start the emulator and return it once it accepts requests.
+
+    ``data_dir`` holds all state (database, share contents, nodes, certificate); None means a
+    temporary directory removed by ``stop()``. Ports 0 pick free ones. Identity values left
+    None are read from ``data_dir`` or made at random the first time.
+    """
+    # Imported here so that `import emulator` stays light for clients that only read settings.
+    from . import batchai, files, resourcemanager
+
+    temporary = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="batchai-emulator-")) if temporary else Path(data_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    store = Store(root / "emulator.db")
+    identity = load_identity(store, account_name, account_key, token, subscription_id)
+    arm_server = Server(arm_port, certificate=ensure_certificate(root / "tls"))
+    files_server = Server(files_port)
+    context = Context(data_dir=root, store=store, identity=identity, arm_url=arm_server.url,
+                      files_url="{}/{}".format(files_server.url, identity.account_name),
+                      operations=Operations(store, arm_server.url, identity.subscription_id))
+    # Order matters: Batch AI mounts Files shares, Resource Manager deletes Batch AI resources.
+    for name, package in (("files", files), ("batchai", batchai), ("resourcemanager", resourcemanager)):
+        context.services[name] = package.create_service(context)
+    router = Router()
+    for name in ("resourcemanager", "batchai"):
+        service = context.services[name]
+        router.add_service(service.url_paths, service.responses)
+    arm_server.serve(ArmApplication(router, identity.token))
+    files_server.serve(files.create_app(context.services["files"]))
+    log.info("emulator serving %s and %s (data in %s)", arm_server.url, context.files_url, root)
+    return Emulator(context, [arm_server, files_server], temporary)

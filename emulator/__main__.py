@@ -1,0 +1,58 @@
+"""``python -m emulator --data-dir DIR``: serve until SIGINT or SIGTERM.
+
+The first line of stdout is one JSON object with the endpoints and credentials
+(``arm_url``, ``files_url``, ``account_name``, ``account_key``, ``subscription_id``, ``ca_cert``,
+``files_connection_string``, ``token``, ``data_dir``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+
+from . import start
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True, help="directory holding all state (kept across restarts)")
+    parser.add_argument("--arm-port", type=int, default=0, help="https port for Resource Manager and Batch AI")
+    parser.add_argument("--files-port", type=int, default=0, help="http port for Azure Files")
+    parser.add_argument("--account-name", help="storage account name (default: kept in the data dir)")
+    parser.add_argument("--account-key", default=os.environ.get("EMULATOR_ACCOUNT_KEY"),
+                        help="base64 storage account key (or env EMULATOR_ACCOUNT_KEY)")
+    parser.add_argument("--token", default=os.environ.get("EMULATOR_TOKEN"),
+                        help="bearer token to accept (or env EMULATOR_TOKEN)")
+    parser.add_argument("--subscription-id", help="subscription id (default: kept in the data dir)")
+    parser.add_argument("--log-level", default="WARNING", help="logging level (DEBUG shows each request)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        emulator = start(args.data_dir, args.arm_port, args.files_port, args.account_name,
+                         args.account_key, args.token, args.subscription_id)
+    except (OSError, ValueError) as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(json.dumps(emulator.describe()), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

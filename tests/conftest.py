@@ -1,0 +1,47 @@
+"""Shared fixtures: a real emulator and real Azure SDK clients pointed at it."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Small LRO polling interval: the emulator sends no Retry-After (see emulator.Emulator).
+POLL = 0.05
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    import emulator as emulator_package
+
+    emu = emulator_package.start(tmp_path / "emulator-data")
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def batchai_client(emulator):
+    from azure.mgmt.batchai import BatchAI
+
+    return BatchAI(emulator.credential(), emulator.subscription_id, base_url=emulator.arm_url,
+                   connection_verify=emulator.ca_cert, polling_interval=POLL)
+
+
+@pytest.fixture
+def resource_client(emulator):
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    return ResourceManagementClient(emulator.credential(), emulator.subscription_id, base_url=emulator.arm_url,
+                                    connection_verify=emulator.ca_cert, polling_interval=POLL)
+
+
+@pytest.fixture
+def share_service(emulator):
+    from azure.storage.fileshare import ShareServiceClient
+
+    return ShareServiceClient.from_connection_string(emulator.files_connection_string)
