@@ -1,0 +1,29 @@
+"""Recognising what Azure answers now that Batch AI is retired, and saying it plainly."""
+from __future__ import annotations
+
+from typing import Optional
+
+# What Resource Manager returns for a resource provider that a subscription cannot use: never
+# registered, no longer registrable, or no longer existing (Batch AI since 2019-03-31).
+RETIRED_PROVIDER_CODES = {
+    "MissingSubscriptionRegistration",
+    "NoRegisteredProviderFound",
+    "InvalidResourceNamespace",
+    "InvalidResourceType",
+    "SubscriptionNotRegistered",
+    "ResourceProviderNotRegistered",
+}
+
+RETIRED_EXPLANATION = (
+    "Azure refused the Batch AI request ({code}): Azure Batch AI was retired on 2019-03-31 and no longer "
+    "accepts requests. Run the quickstart against the local emulator instead: python quickstart.py --target local"
+)
+
+
+def explain_azure_error(error: BaseException) -> Optional[str]:
+    """One line explaining a retired or unregistered Microsoft.BatchAI provider, else None."""
+    code = getattr(getattr(error, "error", None), "code", None) or getattr(error, "error_code", None)
+    message = str(getattr(error, "message", "") or error)
+    if code in RETIRED_PROVIDER_CODES and ("batchai" in message.lower() or code != "InvalidResourceType"):
+        return RETIRED_EXPLANATION.format(code=code)
+    return None

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Run a CNTK training job using the Azure Batch AI Python SDK.
+
+The Azure quickstart, step by step: read the configuration, create the clients, a resource
+group, an Azure file share with the MNIST data and the training script, a Batch AI workspace
+and a one-node GPU cluster with the share mounted, then an experiment and a CNTK job running
+ConvNet_MNIST.py; follow the job, list its output files with their download URLs, download
+the model, and delete everything.
+
+By default it runs against a local emulator of Resource Manager, Batch AI and Azure Files
+(Azure Batch AI was retired on 2019-03-31); ``--target azure`` makes the same SDK calls to
+Azure. Each step is one function of batchai_quickstart.steps that can be copied alone.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from batchai_quickstart import steps
+from batchai_quickstart.azure_errors import explain_azure_error
+from batchai_quickstart.clients import create_clients
+from batchai_quickstart.config import ConfigError, find_config, load_config, warn_if_readable_by_others
+
+HERE = Path(__file__).resolve().parent
+SAMPLE_SCRIPT = HERE / "samples" / steps.SCRIPT_NAME
+OUTPUTS = Path("outputs")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run a CNTK training job on Batch AI (local emulator by default).")
+    parser.add_argument("--config", help="configuration file (default: config.ini, else config.example.ini)")
+    parser.add_argument("--target", choices=("local", "azure"), help="override [quickstart] target")
+    parser.add_argument("--epochs", type=int, help="training epochs (overrides [job] epochs)")
+    parser.add_argument("--mnist-dir", type=Path, help="directory with the four MNIST .gz files (else cache or download)")
+    parser.add_argument("--keep", action="store_true", help="keep the resources at the end (scripts/cleanup.py deletes them)")
+    parser.add_argument("--show-sas", action="store_true", help="print download URLs with their SAS signatures")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+
+    # 1. Read the configuration.
+    config = load_config(find_config(args.config, HERE), target=args.target, epochs=args.epochs)
+    warn_if_readable_by_others(config.path)
+    print("Configuration: {} (target: {})".format(config.path, config.target))
+
+    # 2. Create the Resource Manager, Batch AI and Azure Files clients.
+    clients = create_clients(config)
+    job_submitted, interrupted, job = False, False, None
+    try:
+        # 3. Create the resource group.
+        steps.create_resource_group(clients.resource, config.resource_group, config.location)
+        print("Created resource group {}".format(config.resource_group))
+
+        # 4. Prepare the MNIST data and upload it with the training script to the file share.
+        data_files = steps.prepare_mnist_data(HERE / "data" / "mnist-cntk", args.mnist_dir)
+        share = steps.create_file_share(clients.files, config.share, config.directory)
+        steps.upload_files(share, config.directory, data_files + [SAMPLE_SCRIPT])
+        print("Uploaded the data and {} to {}/{}".format(SAMPLE_SCRIPT.name, config.share, config.directory))
+
+        # 5. Create the workspace.
+        steps.create_workspace(clients.batchai, config.resource_group, config.workspace, config.location)
+        print("Created workspace {}".format(config.workspace))
+
+        # 6. Create the GPU cluster with the file share mounted.
+        cluster = steps.create_cluster(
+            clients.batchai, config.resource_group, config.workspace, config.cluster, config.vm_size,
+            config.node_count, config.admin_user_name, clients.admin_user_password, clients.storage_account_name,
+            clients.storage_account_key, clients.azure_file_url(config.share))
+        print("Created cluster {} ({} x {})".format(config.cluster, config.node_count, config.vm_size))
+
+        # 7. Monitor the cluster until its node is ready.
+        steps.wait_for_cluster(clients.batchai, config.resource_group, config.workspace, config.cluster,
+                               clients.monitor_interval)
+
+        # 8. Create the experiment and the training job.
+        steps.create_experiment(clients.batchai, config.resource_group, config.workspace, config.experiment)
+        steps.create_job(clients.batchai, config.resource_group, config.workspace, config.experiment, config.job,
+                         cluster.id, config.image, config.directory, config.epochs)
+        job_submitted = True
+        print("Created job {} in experiment {}".format(config.job, config.experiment))
+
+        # 9. Monitor the job, following its training progress in stderr.txt.
+        job = steps.monitor_job(clients.batchai, config.resource_group, config.workspace, config.experiment,
+                                config.job, clients.monitor_interval, on_output=_write_through)
+        print(steps.job_summary(job))
+
+        # 10. List the stdout and stderr files, and 11. the model files, with their download URLs.
+        show = (lambda url: url) if args.show_sas else steps.hide_signature
+        listings = {}
+        for directory_id in ("stdouterr", "MODEL"):
+            listings[directory_id] = steps.list_output_files(
+                clients.batchai, config.resource_group, config.workspace, config.experiment, config.job, directory_id)
+            print("Files in {}:".format(directory_id))
+            for output in listings[directory_id]:
+                if output.download_url:
+                    print("  {} ({} bytes) {}".format(output.name, output.content_length, show(output.download_url)))
+
+        # 12. Download the final model and the training plot into ./outputs.
+        for output in listings["MODEL"]:
+            if output.name in ("ConvNet_MNIST.onnx", "ConvNet_MNIST_training.png") and output.download_url:
+                path = steps.download_output_file(output.download_url, OUTPUTS / output.name)
+                print("Downloaded {}".format(path))
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\nInterrupted: stopping the job and cleaning up.", flush=True)
+    finally:
+        # 13. Delete the job, the cluster, the workspace, the share and the resource group.
+        try:
+            _clean_up(clients, config, stop_job=interrupted and job_submitted, keep=args.keep)
+        finally:
+            clients.close()
+    if interrupted:
+        return 130
+    return 0 if job is not None and job.execution_state == "succeeded" else 1
+
+
+def _clean_up(clients, config, stop_job: bool, keep: bool) -> None:
+    if stop_job:
+        _ignore_missing(steps.terminate_job, clients.batchai, config.resource_group, config.workspace,
+                        config.experiment, config.job)
+        print("Terminated job {}".format(config.job))
+    if keep:
+        print("Kept the resources (--keep): python scripts/cleanup.py deletes them.")
+        return
+    steps.delete_quickstart_resources(clients, config, report=print)
+
+
+def _ignore_missing(step, *args) -> None:
+    try:
+        step(*args)
+    except ResourceNotFoundError:
+        pass
+
+
+def _write_through(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def run(argv=None) -> int:
+    """main() with every expected failure turned into one ``error:`` line and exit code 2."""
+    try:
+        return main(argv)
+    except (ConfigError, steps.ClusterError, ValueError, OSError) as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 2
+    except AzureError as exc:
+        print("error: {}".format(explain_azure_error(exc) or str(exc).splitlines()[0]), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(run())

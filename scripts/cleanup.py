@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Delete what a ``quickstart.py --keep`` run left behind, by the names in the configuration.
+
+Usage: python scripts/cleanup.py [--config PATH] [--target local|azure]
+On the local target it starts the emulator on the configured data directory, so the kept
+resources (and any job still queued there) are found and deleted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from azure.core.exceptions import AzureError  # noqa: E402
+
+from batchai_quickstart import steps  # noqa: E402
+from batchai_quickstart.azure_errors import explain_azure_error  # noqa: E402
+from batchai_quickstart.clients import create_clients  # noqa: E402
+from batchai_quickstart.config import ConfigError, find_config, load_config  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="configuration file (default: config.ini, else config.example.ini)")
+    parser.add_argument("--target", choices=("local", "azure"), help="override [quickstart] target")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(find_config(args.config, ROOT), target=args.target)
+        clients = create_clients(config)
+        try:
+            steps.delete_quickstart_resources(clients, config, report=print)
+        finally:
+            clients.close()
+    except (ConfigError, OSError, ValueError) as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 2
+    except AzureError as exc:
+        print("error: {}".format(explain_azure_error(exc) or str(exc).splitlines()[0]), file=sys.stderr)
+        return 2
+    print("Nothing of the quickstart is left in {} ({}).".format(config.resource_group, config.target))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
