@@ -118,7 +118,7 @@ def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] 
         job=reader.name("job", "job", _BATCHAI_NAME, "1-64 letters, digits, '-' or '_'"),
         image=reader.get("job", "image"),
         epochs=epochs if epochs is not None else reader.integer("job", "epochs", 1, 1000),
-        data_dir=reader.path("local", "data_dir"),
+        data_dir=reader.directory("local", "data_dir"),
     )
     if epochs is not None and epochs < 1:
         raise ConfigError("--epochs must be at least 1")
@@ -184,7 +184,7 @@ class _Reader:
                 self.path, section, key, value, low, high))
         return number
 
-    def path(self, section: str, key: str) -> Path:
+    def directory(self, section: str, key: str) -> Path:
         value = Path(os.path.expanduser(self.get(section, key)))
         return value if value.is_absolute() else (self.path.parent / value)
 

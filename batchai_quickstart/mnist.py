@@ -350,7 +350,18 @@ class _DownloadProblem(Exception):
 
 
 def _one_line(exc: BaseException) -> str:
-    """An exception as a short single line (requests/urllib3 messages nest and sprawl)."""
+    """A network exception as a short single line.
+
+    requests wraps urllib3 wraps the socket error, each repeating the URL; the innermost error says what happened.
+    """
+    for _ in range(5):
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, BaseException):
+            exc = reason
+        elif exc.args and isinstance(exc.args[0], BaseException):
+            exc = exc.args[0]
+        else:
+            break
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -395,7 +406,7 @@ def _download_once(url: str, dest_dir: Path, name: str, timeout_s: float) -> Tup
                 except network_errors as exc:
                     if expected_len is not None and received < expected_len:
                         raise _DownloadProblem(f"truncated: connection closed after {received} of {expected_len} "
-                                               f"bytes ({_one_line(exc)})", retryable=True) from None
+                                               f"bytes", retryable=True) from None
                     raise _DownloadProblem(f"transfer failed after {received} bytes: {_one_line(exc)}",
                                            retryable=True) from None
             if expected_len is not None and received != expected_len:
@@ -424,9 +435,12 @@ class _Fetcher:
         cached = self._verified_cache_file(name, tried)
         if cached is not None:
             return cached
-        for base in self.mirrors:
+        for base in list(self.mirrors):
             path = self._download_from(mirror_url(base, name), name, tried)
             if path is not None:
+                # Try this mirror first for the remaining files: those that just failed are likely to fail again.
+                self.mirrors.remove(base)
+                self.mirrors.insert(0, base)
                 return path
         if not self.mirrors:
             tried.append("no mirrors configured")

@@ -129,62 +129,69 @@ def parse_ctf_line(line):
 TOKENS_PER_LINE = 2 + NUM_CLASSES + NUM_FEATURES     # |labels 10 values |features 784 values
 
 
-def _is_token(a, starts, ends, word):
-    """Which tokens (byte array a, token starts and ends) equal word."""
-    ok = (ends - starts) == len(word)
-    last = a.size - 1
-    for k, c in enumerate(bytearray(word)):
-        ok &= a[np.minimum(starts + k, last)] == c
-    return ok
+# Byte codes for the vectorised parser: digits 0-9, blank (space or control character) 10, other 11.
+_BYTE_CODE = np.full(256, 11, np.uint8)
+_BYTE_CODE[:33] = 10
+_BYTE_CODE[48:58] = np.arange(10)
 
 
 def _parse_ctf_chunk(data, pos, end):
-    """Parse the whole lines in data[pos:end] (vectorised for the usual line layout).
+    """Parse the whole lines in data[pos:end], vectorised for the usual line layout
+    "|labels" + 10 values + "|features" + 784 values; other lines go to parse_ctf_line.
 
     Returns (features uint8 (n, 784), labels int64 (n,), None), or
     (None, None, (line index in the chunk, problem)) for the first bad line."""
     a = np.frombuffer(data, np.uint8, end - pos, pos)
-    is_text = np.zeros(a.size + 2, np.int8)
-    is_text[1:-1] = a > 32                               # blanks: space and control characters
-    edges = np.flatnonzero(np.diff(is_text))
-    del is_text
-    starts, ends = edges[0::2], edges[1::2]              # token [start, end)
-    line_starts = np.flatnonzero(a[:-1] == 10) + 1
-    line_starts = np.concatenate(([0], line_starts))
-    first_token = np.searchsorted(starts, line_starts)
-    num_tokens = np.diff(np.append(first_token, starts.size))
+    code = np.empty(a.size + 5, np.uint8)              # 4 blanks in front, 1 behind
+    code[:4] = code[-1] = 10
+    np.take(_BYTE_CODE, a, out=code[4:-1])
+    blank = code == 10
+    ends = np.flatnonzero(blank[4:] > blank[3:-1])      # token ends (exclusive), i.e. one past its last byte
+    line_starts = np.concatenate(([0], np.flatnonzero(a[:-1] == 10) + 1))
+    first_token = np.searchsorted(ends, line_starts)
+    num_tokens = np.diff(np.append(first_token, ends.size))
     samples = np.flatnonzero(num_tokens)                 # non-blank lines
     full = np.flatnonzero(num_tokens == TOKENS_PER_LINE)
-    if full.size * TOKENS_PER_LINE == starts.size:       # the usual case: all lines have 796 tokens
-        s, e = starts.reshape(-1, TOKENS_PER_LINE), ends.reshape(-1, TOKENS_PER_LINE)
+    if full.size * TOKENS_PER_LINE == ends.size:         # the usual case: all lines have 796 tokens
+        e = ends.reshape(-1, TOKENS_PER_LINE)
     else:
-        index = first_token[full][:, None] + np.arange(TOKENS_PER_LINE)
-        s, e = starts[index], ends[index]
+        e = ends[first_token[full][:, None] + np.arange(TOKENS_PER_LINE)]
 
-    # "|labels" l1 .. l10 "|features" f1 .. f784, labels '0'/'1' one-hot, features 0-255
-    ok = _is_token(a, s[:, 0], e[:, 0], b'|labels')
-    ok &= _is_token(a, s[:, 1 + NUM_CLASSES], e[:, 1 + NUM_CLASSES], b'|features')
-    label_digits = a[s[:, 1:1 + NUM_CLASSES]] - np.uint8(48)        # uint8 wraps: digit iff < 10
-    ok &= ((e[:, 1:1 + NUM_CLASSES] - s[:, 1:1 + NUM_CLASSES] == 1) & (label_digits < 2)).all(axis=1)
+    def before_end(tokens, k):                           # code of the k-th byte before the token ends
+        return code[4 - k:].take(tokens)
+
+    def is_word(tokens, word):
+        ok = (tokens >= len(word)) & (code[np.maximum(tokens + 3 - len(word), 0)] == 10)
+        for k, c in enumerate(bytearray(word[::-1])):
+            ok &= a[np.maximum(tokens - 1 - k, 0)] == c
+        return ok
+
+    ok = is_word(e[:, 0], b'|labels') & is_word(e[:, 1 + NUM_CLASSES], b'|features')
+    label_tokens = e[:, 1:1 + NUM_CLASSES]
+    label_digits = before_end(label_tokens, 1)
+    ok &= ((label_digits < 2) & (before_end(label_tokens, 2) == 10)).all(axis=1)
     ok &= label_digits.sum(axis=1, dtype=np.int64) == 1
-    fe = e[:, 2 + NUM_CLASSES:]
-    length = fe - s[:, 2 + NUM_CLASSES:]
-    d1, d2, d3 = (a[fe - k] - np.uint8(48) for k in (1, 2, 3))
-    two, three = length >= 2, length >= 3
-    valid = (length <= 3) & (d1 < 10) & ((d2 < 10) | ~two) & ((d3 < 10) | ~three)
-    value = d1.astype(np.int16) + two * (d2.astype(np.int16) * 10) + three * (d3.astype(np.int16) * 100)
+    # Features: 1 to 3 digits (c1 is the last one), value at most 255.
+    feature_tokens = np.ascontiguousarray(e[:, 2 + NUM_CLASSES:])
+    c1, c2, c3, c4 = (before_end(feature_tokens, k) for k in (1, 2, 3, 4))
+    two = c2 < 10
+    three = two & (c3 < 10)
+    valid = (c1 < 10) & ((c2 == 10) | (two & ((c3 == 10) | (three & (c4 == 10)))))
+    value = c1.astype(np.int16)
+    value += two * c2.astype(np.int16) * 10
+    value += three * c3.astype(np.int16) * 100
     valid &= value <= 255
     ok &= valid.all(axis=1)
 
     features = np.empty((samples.size, NUM_FEATURES), np.uint8)
     labels = np.empty(samples.size, np.int64)
-    row = np.searchsorted(samples, full)                 # sample index of each full line
-    features[row[ok]] = value[ok]
-    labels[row[ok]] = np.argmax(label_digits[ok], axis=1)
+    row = np.searchsorted(samples, full)[ok]             # sample index of each good line
+    features[row] = value[ok]
+    labels[row] = np.argmax(label_digits[ok], axis=1)
     other = np.ones(samples.size, bool)
-    other[row[ok]] = False
+    other[row] = False
     if other.any():                                      # unusual or bad lines: plain Python
-        lines = bytes(data[pos:end]).split(b'\n')
+        lines = data[pos:end].split(b'\n')
         for k in np.flatnonzero(other):
             f, label, problem = parse_ctf_line(lines[samples[k]])
             if problem is not None or f is None:

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Benchmark the MNIST -> CNTK text converters: the installer's per-row loop vs the vectorised one.
+
+Both run on the same slice of the training set (the reference loop is slow, so the slice is 10000 rows by default),
+their outputs are compared byte for byte, then the fast converter also converts the full train and test sets.
+Exits 1 if the outputs differ or the speedup is below the 10x goal.
+
+    python bench/convert_bench.py [--mnist-dir ../shared/data/mnist] [--rows 10000]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from batchai_quickstart import mnist  # noqa: E402  (needs the sys.path entry above)
+
+SPEEDUP_GOAL = 10.0
+
+
+def timed(action) -> float:
+    """Run ``action()`` once and return its wall-clock seconds."""
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def report(label: str, rows: int, seconds: float, out_path: Path) -> None:
+    """Print one result line: seconds, rows/s and output size."""
+    size_mb = out_path.stat().st_size / 1e6
+    print(f"  {label:<34} {rows:>6} rows  {seconds:8.3f} s  {rows / seconds:>10,.0f} rows/s  {size_mb:7.1f} MB")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "mnist",
+                        help="folder with the four MNIST files (default: ../shared/data/mnist)")
+    parser.add_argument("--rows", type=int, default=10000, help="rows of the training set for the head-to-head")
+    args = parser.parse_args(argv)
+
+    files, missing = mnist.find_local_mnist_files(args.mnist_dir)
+    if missing:
+        print(f"error: {args.mnist_dir} lacks {', '.join(missing)}", file=sys.stderr)
+        return 2
+    train_images, train_labels = mnist.load_split(files[mnist.TRAIN_IMAGES], files[mnist.TRAIN_LABELS])
+    test_images, test_labels = mnist.load_split(files[mnist.TEST_IMAGES], files[mnist.TEST_LABELS])
+    rows = min(args.rows, len(train_images))
+    images, labels = train_images[:rows], train_labels[:rows]
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        print(f"Same slice: first {rows} training images from {args.mnist_dir}")
+        ref_s = timed(lambda: mnist.reference_savetxt(tmp / "ref.txt", images, labels))
+        report("reference (installer per-row loop)", rows, ref_s, tmp / "ref.txt")
+        fast_s = timed(lambda: mnist.write_ctf(tmp / "fast.txt", images, labels))
+        report("fast (vectorised)", rows, fast_s, tmp / "fast.txt")
+        identical = (tmp / "fast.txt").read_bytes() == (tmp / "ref.txt").read_bytes()
+        speedup = ref_s / fast_s
+
+        print("Full sets, fast converter:")
+        for label, split_images, split_labels, name in (
+                ("train", train_images, train_labels, mnist.TRAIN_CTF_NAME),
+                ("test", test_images, test_labels, mnist.TEST_CTF_NAME)):
+            seconds = timed(lambda: mnist.write_ctf(tmp / name, split_images, split_labels))
+            report(f"fast {name}", len(split_images), seconds, tmp / name)
+
+    print(f"Outputs byte-identical on the slice: {'yes' if identical else 'NO'}")
+    verdict = "meets" if speedup >= SPEEDUP_GOAL else "MISSES"
+    print(f"Speedup: {speedup:.1f}x ({verdict} the >= {SPEEDUP_GOAL:.0f}x goal)")
+    return 0 if identical and speedup >= SPEEDUP_GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
