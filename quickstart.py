@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         print("Created resource group {}".format(config.resource_group))
 
         # 4. Prepare the MNIST data and upload it with the training script to the file share.
-        data_files = steps.prepare_mnist_data(HERE / "data" / "mnist-cntk", args.mnist_dir)
+        data_files = steps.prepare_mnist_data(config.path.parent / "data" / "mnist-cntk", args.mnist_dir)
         share = steps.create_file_share(clients.files, config.share, config.directory)
         steps.upload_files(share, config.directory, data_files + [SAMPLE_SCRIPT])
         print("Uploaded the data and {} to {}/{}".format(SAMPLE_SCRIPT.name, config.share, config.directory))

@@ -366,56 +366,71 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _download_once(url: str, dest_dir: Path, name: str, timeout_s: float) -> Tuple[Path, Checksum]:
-    """Stream ``url`` into a temporary file in ``dest_dir``; return its path and measured checksum.
-
-    Raises :class:`_DownloadProblem` (the temporary file removed) on HTTP errors, connection errors and truncation
-    (fewer bytes than Content-Length).  Bytes are stored as sent (no Content-Encoding decoding) so that the
-    checksum is of the published file.
-    """
+def _network_errors() -> tuple:
+    """The exception types a failing HTTP transfer raises (requests wraps some urllib3 errors, not all)."""
     # Imported here: reading and converting local files should not pay for (or need) the HTTP stack.
     import requests
     import urllib3
+
+    return requests.RequestException, urllib3.exceptions.HTTPError
+
+
+def _stream_to_file(response, f, name: str, expected_len: Optional[int]) -> Checksum:
+    """Copy the response body, as sent, into ``f``; return the checksum of what arrived.
+
+    Reads ``response.raw`` without Content-Encoding decoding so that the checksum is of the published file.
+    """
     from tqdm import tqdm
 
-    network_errors = (requests.RequestException, urllib3.exceptions.HTTPError)
+    md5, sha256, received = hashlib.md5(), hashlib.sha256(), 0
+    # disable=None: tqdm shows the bar only when stderr is a terminal.
+    with tqdm(total=expected_len, unit="B", unit_scale=True, desc=name, disable=None, leave=False) as bar:
+        try:
+            for chunk in response.raw.stream(_DOWNLOAD_CHUNK, decode_content=False):
+                f.write(chunk)
+                md5.update(chunk)
+                sha256.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        except _network_errors() as exc:
+            if expected_len is not None and received < expected_len:
+                raise _DownloadProblem(f"truncated: connection closed after {received} of {expected_len} bytes",
+                                       retryable=True) from None
+            raise _DownloadProblem(f"transfer failed after {received} bytes: {_one_line(exc)}",
+                                   retryable=True) from None
+    if expected_len is not None and received != expected_len:
+        problem = "truncated" if received < expected_len else "overlong"
+        raise _DownloadProblem(f"{problem}: received {received} bytes but Content-Length is {expected_len}",
+                               retryable=True)
+    return Checksum(md5.hexdigest(), sha256.hexdigest(), received)
+
+
+def _download_once(url: str, dest_dir: Path, name: str, timeout_s: float) -> Tuple[Path, Checksum]:
+    """Download ``url`` into a temporary file in ``dest_dir``; return its path and measured checksum.
+
+    Raises :class:`_DownloadProblem`, leaving no temporary file, on connection errors, HTTP errors and truncation.
+    """
+    import requests
+
     try:
         response = requests.get(url, stream=True, timeout=timeout_s)
-    except network_errors as exc:
+    except _network_errors() as exc:
         raise _DownloadProblem(f"request failed: {_one_line(exc)}", retryable=True) from None
     with response:
         if response.status_code != 200:
             retryable = response.status_code >= 500 or response.status_code == 429
             raise _DownloadProblem(f"HTTP {response.status_code} {response.reason}", retryable)
-        length_header = response.headers.get("Content-Length")
-        expected_len = int(length_header) if length_header and length_header.isdigit() else None
-        md5, sha256, received = hashlib.md5(), hashlib.sha256(), 0
+        length_header = response.headers.get("Content-Length", "")
+        expected_len = int(length_header) if length_header.isdigit() else None
         fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
         tmp = Path(tmp_name)
         try:
-            # disable=None: tqdm shows the bar only when stderr is a terminal.
-            with os.fdopen(fd, "wb") as f, tqdm(total=expected_len, unit="B", unit_scale=True, desc=name,
-                                                 disable=None, leave=False) as bar:
-                try:
-                    for chunk in response.raw.stream(_DOWNLOAD_CHUNK, decode_content=False):
-                        f.write(chunk)
-                        md5.update(chunk)
-                        sha256.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-                except network_errors as exc:
-                    if expected_len is not None and received < expected_len:
-                        raise _DownloadProblem(f"truncated: connection closed after {received} of {expected_len} "
-                                               f"bytes", retryable=True) from None
-                    raise _DownloadProblem(f"transfer failed after {received} bytes: {_one_line(exc)}",
-                                           retryable=True) from None
-            if expected_len is not None and received != expected_len:
-                raise _DownloadProblem(f"truncated: received {received} bytes but Content-Length is {expected_len}",
-                                       retryable=True)
+            with os.fdopen(fd, "wb") as f:
+                actual = _stream_to_file(response, f, name, expected_len)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-    return tmp, Checksum(md5.hexdigest(), sha256.hexdigest(), received)
+    return tmp, actual
 
 
 @dataclass

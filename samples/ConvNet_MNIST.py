@@ -34,6 +34,7 @@ import re
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -200,7 +201,7 @@ def _parse_ctf_chunk(data, pos, end):
     return features, labels, None
 
 
-def read_ctf(path, chunk_bytes=1 << 22):
+def read_ctf(path, chunk_bytes=1 << 20):
     """Read a CNTK text format MNIST file: (features uint8 (n, 784), labels int64 (n,)).
 
     Raises DataError naming the file and the 1-based number of the first bad line."""
@@ -211,18 +212,20 @@ def read_ctf(path, chunk_bytes=1 << 22):
         if not os.path.exists(path):
             raise DataError('data file not found: {}'.format(path))
         raise DataError('cannot read {}: {}'.format(path, e))
-    features, labels = [], []
-    pos, first_line = 0, 0
+    chunks, pos = [], 0                                  # whole lines, about chunk_bytes each
     while pos < len(data):
         end = data.find(b'\n', min(pos + chunk_bytes, len(data)) - 1)
         end = len(data) if end < 0 else end + 1
-        f, l, error = _parse_ctf_chunk(data, pos, end)
+        chunks.append((pos, end))
+        pos = end
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:   # numpy releases the GIL
+        results = list(pool.map(lambda chunk: _parse_ctf_chunk(data, chunk[0], chunk[1]), chunks))
+    first_line = 0
+    for (pos, end), (features, labels, error) in zip(chunks, results):
         if error is not None:
             raise DataError('{} line {}: {}'.format(path, first_line + error[0] + 1, error[1]))
-        features.append(f)
-        labels.append(l)
         first_line += data.count(b'\n', pos, end)
-        pos = end
-    if not features or sum(len(l) for l in labels) == 0:
+    features = [r[0] for r in results]
+    if not features or sum(len(f) for f in features) == 0:
         raise DataError('{}: no samples'.format(path))
-    return np.concatenate(features), np.concatenate(labels)
+    return np.concatenate(features), np.concatenate([r[1] for r in results])
