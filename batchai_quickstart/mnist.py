@@ -15,8 +15,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import secrets
 import struct
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -37,6 +37,7 @@ TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
 #: The full set of files a mirror serves, by their published (gzipped) names.
 MNIST_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+SOURCE_STAMP_NAME = ".mnist-source"  # which source files the CTF files in a folder were made from
 
 IMAGE_MAGIC = 0x00000803  # IDX: unsigned bytes, 3 dimensions
 LABEL_MAGIC = 0x00000801  # IDX: unsigned bytes, 1 dimension
@@ -277,11 +278,18 @@ def encode_ctf_block(images: np.ndarray, labels: np.ndarray) -> bytes:
     return lines.tobytes().translate(None, b"\0")
 
 
+def _temp_path_beside(path: Path, suffix: str) -> Path:
+    """A fresh hidden name in ``path``'s folder, so that the final rename stays within one file system."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
 def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write`` on a temporary file beside ``path``, then rename it over ``path``: existence means complete."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    """Run ``write`` on a temporary file beside ``path``, then rename it over ``path``: existence means complete.
+
+    ``write`` must create the file with ``open(tmp, "xb")``: unlike ``mkstemp`` (mode 0600) it honours the umask,
+    so the result is readable like any other file.
+    """
+    tmp = _temp_path_beside(path, ".tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -297,7 +305,7 @@ def write_ctf(path: PathLike, images: np.ndarray, labels: np.ndarray, block_rows
     labels = _as_label_vector(labels, len(images))
 
     def write_blocks(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
+        with open(tmp, "xb") as f:
             for start in range(0, len(images), block_rows):
                 f.write(encode_ctf_block(images[start:start + block_rows], labels[start:start + block_rows]))
 
@@ -422,10 +430,9 @@ def _download_once(url: str, dest_dir: Path, name: str, timeout_s: float) -> Tup
             raise _DownloadProblem(f"HTTP {response.status_code} {response.reason}", retryable)
         length_header = response.headers.get("Content-Length", "")
         expected_len = int(length_header) if length_header.isdigit() else None
-        fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
-        tmp = Path(tmp_name)
+        tmp = _temp_path_beside(dest_dir / name, ".part")
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "xb") as f:
                 actual = _stream_to_file(response, f, name, expected_len)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -481,13 +488,14 @@ class _Fetcher:
         """Try ``url`` up to ``retries`` times; on success move the verified file into the cache and return it."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.log(f"Downloading {url}")
-        for attempt in range(1, self.retries + 1):
+        attempts = max(1, self.retries)
+        for attempt in range(1, attempts + 1):
             try:
                 tmp, actual = _download_once(url, self.cache_dir, name, self.timeout_s)
             except _DownloadProblem as problem:
-                if problem.retryable and attempt < self.retries:
+                if problem.retryable and attempt < attempts:
                     delay = self.backoff_s * 2 ** (attempt - 1)
-                    self.log(f"{url}: {problem} (attempt {attempt}/{self.retries}); retrying in {delay:.1f} s")
+                    self.log(f"{url}: {problem} (attempt {attempt}/{attempts}); retrying in {delay:.1f} s")
                     time.sleep(delay)
                     continue
                 self.log(f"{url}: {problem}; giving up on this mirror")
@@ -504,7 +512,7 @@ class _Fetcher:
             os.replace(tmp, destination)
             self.log(f"Done: {destination}")
             return destination
-        return None  # only reached when retries < 1
+        return None  # not reached: the last attempt returns
 
 
 def obtain_mnist_files(mnist_dir: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None,
@@ -560,22 +568,42 @@ def prepare_mnist(out_dir: PathLike, mnist_dir: Optional[PathLike] = None, cache
                   timeout_s: float = 30.0) -> Tuple[Path, Path]:
     """Write ``Train-28x28_cntk_text.txt`` and ``Test-28x28_cntk_text.txt`` in ``out_dir``; return their paths.
 
-    Does nothing when both already exist (they are written under temporary names and renamed, so existing means
-    complete).  Sources and the keyword options are those of :func:`obtain_mnist_files`.
+    Does nothing when both already exist and were made from the same source (they are written under temporary
+    names and renamed, so existing means complete; a stamp file records the source, so switching between
+    ``mnist_dir`` folders, or back to the published files, converts again).  Sources and the keyword options are
+    those of :func:`obtain_mnist_files`.
     """
     out_dir = Path(out_dir).expanduser()
-    train_out, test_out = out_dir / TRAIN_CTF_NAME, out_dir / TEST_CTF_NAME
-    if train_out.is_file() and test_out.is_file():
+    train_out, test_out, stamp = out_dir / TRAIN_CTF_NAME, out_dir / TEST_CTF_NAME, out_dir / SOURCE_STAMP_NAME
+    wanted = _wanted_source(mnist_dir, checksums)
+    if train_out.is_file() and test_out.is_file() and stamp.is_file() and stamp.read_text() == wanted:
         log(f"{train_out} and {test_out} already exist; skipping conversion")
         return train_out, test_out
 
     files = obtain_mnist_files(mnist_dir, cache_dir, mirrors, log, checksums=checksums, retries=retries,
                                backoff_s=backoff_s, timeout_s=timeout_s)
     out_dir.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
     for split, images_name, labels_name, out_path in (("train", TRAIN_IMAGES, TRAIN_LABELS, train_out),
                                                        ("test", TEST_IMAGES, TEST_LABELS, test_out)):
         images, labels = load_split(files[images_name], files[labels_name])
         log(f"Writing {split} text file {out_path} ({len(images)} images)...")
         write_ctf(out_path, images, labels)
         log("Done.")
+    stamp.write_text(_source_of(files))
     return train_out, test_out
+
+
+def _source_of(files: Mapping[str, Path]) -> str:
+    """The stamp of a conversion: the md5 of each source file."""
+    return "".join("{} {}\n".format(name, Checksum.of_file(files[name]).md5) for name in MNIST_FILES)
+
+
+def _wanted_source(mnist_dir: Optional[PathLike], checksums: Optional[Mapping[str, Checksum]]) -> str:
+    """The stamp a conversion from these sources would have: the local files', else the published ones'."""
+    if mnist_dir is not None:
+        found, missing = find_local_mnist_files(Path(mnist_dir).expanduser())
+        if not missing:
+            return _source_of(found)
+    published = PUBLISHED_CHECKSUMS if checksums is None else checksums
+    return "".join("{} {}\n".format(name, published[name].md5) for name in MNIST_FILES)

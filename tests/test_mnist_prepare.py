@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -127,16 +129,35 @@ def test_plain_and_misnamed_files_give_the_same_output(tmp_path):
         assert [p.read_bytes() for p in got] == [p.read_bytes() for p in expected]
 
 
-def test_existing_outputs_are_kept_and_no_source_is_needed(tmp_path):
+def test_existing_outputs_from_the_same_source_are_kept(tmp_path):
     out = tmp_path / "out"
     mnist.prepare_mnist(out, mnist_dir=SUBSET_DIR, log=quiet)
-    assert sorted(p.name for p in out.iterdir()) == sorted([TRAIN_CTF_NAME, TEST_CTF_NAME])  # no temp files left
-    stamps = [(out / n).stat().st_mtime_ns for n in (TRAIN_CTF_NAME, TEST_CTF_NAME)]
+    ctf_files = [out / TRAIN_CTF_NAME, out / TEST_CTF_NAME]
+    assert sorted(p.name for p in out.iterdir()) == sorted([TRAIN_CTF_NAME, TEST_CTF_NAME, mnist.SOURCE_STAMP_NAME])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in ctf_files)  # not mkstemp's 0600
+    stamps = [p.stat().st_mtime_ns for p in ctf_files]
     log = Recorder()
-    # No mnist_dir, empty cache, no mirrors: would fail if it tried to fetch anything.
-    mnist.prepare_mnist(out, cache_dir=tmp_path / "empty-cache", mirrors=[], log=log)
+    # Same source, empty cache, no mirrors: would fail if it tried to fetch anything.
+    mnist.prepare_mnist(out, mnist_dir=SUBSET_DIR, cache_dir=tmp_path / "empty-cache", mirrors=[], log=log)
     assert "skipping" in log.text()
-    assert [(out / n).stat().st_mtime_ns for n in (TRAIN_CTF_NAME, TEST_CTF_NAME)] == stamps
+    assert [p.stat().st_mtime_ns for p in ctf_files] == stamps
+
+
+def test_another_source_converts_again(tmp_path):
+    out = tmp_path / "out"
+    mnist.prepare_mnist(out, mnist_dir=SUBSET_DIR, log=quiet)
+    synthetic = tmp_path / "synthetic"
+    synthetic.mkdir()
+    for name, content in ((TRAIN_IMAGES, idx_images(3)), (TRAIN_LABELS, idx_labels(3)),
+                          (TEST_IMAGES, idx_images(2)), (TEST_LABELS, idx_labels(2))):
+        (synthetic / name[:-3]).write_bytes(content)
+    train, test = mnist.prepare_mnist(out, mnist_dir=synthetic, log=quiet)
+    assert (len(train.read_bytes().splitlines()), len(test.read_bytes().splitlines())) == (3, 2)
+    # Without mnist_dir the published files are wanted: a subset conversion is not reused.
+    with pytest.raises(mnist.MnistUnavailableError):
+        mnist.prepare_mnist(out, cache_dir=tmp_path / "empty-cache", mirrors=[], log=quiet)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,300 @@
+"""Checks of request bodies and names, with defaults filled in, and the secret filter for responses.
+
+The SDK does no client-side validation (``client_side_validation = False``), so everything the
+service would refuse is refused here with a 400 that names the offending property.
+Pure functions of the body: checks that need stored state (does the cluster exist?) live in models.py.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Optional
+
+from . import exceptions as errors
+
+NAME_PATTERN = re.compile(r"^[-\w]{1,64}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DIRECTORY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
+DURATION_PATTERN = re.compile(
+    r"^P(?!$)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
+
+DEFAULT_MAX_WALL_CLOCK_TIME = "P7D"
+MAX_NODES_PER_CLUSTER = 100  # the service's quota (reference 2.6)
+PRIORITIES = {"low": 0, "normal": 1, "high": 2}
+DEALLOCATION_OPTIONS = ("requeue", "terminate", "waitforjobcompletion")
+VM_PRIORITIES = ("dedicated", "lowpriority")
+DEFAULT_IMAGE = {"publisher": "microsoft-dsvm", "offer": "azureml", "sku": "runtime", "version": "latest"}
+
+# Toolkit block -> toolType reported by the service. The ToolType enum has no PyTorch value.
+TOOLKITS = {
+    "cntkSettings": "cntk", "pyTorchSettings": "custom", "tensorFlowSettings": "tensorflow",
+    "caffeSettings": "caffe", "caffe2Settings": "caffe2", "chainerSettings": "chainer",
+    "customToolkitSettings": "custom", "customMpiSettings": "custommpi", "horovodSettings": "horovod",
+}
+UNSUPPORTED_MOUNTS = {
+    "azureBlobFileSystems": "the emulator has no Blob service, so Azure Blob containers cannot be mounted; "
+                            "use azureFileShares",
+    "fileServers": "Batch AI file servers are not emulated; use azureFileShares",
+    "unmanagedFileSystems": "unmanaged file systems cannot be mounted by the emulator; use azureFileShares",
+}
+
+
+# ---- names and scalars -----------------------------------------------------------------------
+
+def check_name(kind: str, value: str) -> str:
+    """Workspace, experiment, cluster and job names: ``^[-\\w_]+$``, 1-64 characters."""
+    if not NAME_PATTERN.match(value or ""):
+        raise errors.invalid_name(kind, value)
+    return value
+
+
+def normalize_location(location: Any) -> str:
+    """ARM accepts 'East US' for 'eastus'."""
+    if not isinstance(location, str) or not location.strip():
+        raise errors.location_required()
+    return location.replace(" ", "").lower()
+
+
+def check_tags(tags: Any) -> dict:
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise errors.invalid_parameter("The property 'tags' must be an object of string values.")
+    return tags
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in an ISO-8601 duration such as ``P7D``, ``PT2S`` or ``P1DT12H``."""
+    match = DURATION_PATTERN.match(text or "")
+    if not match:
+        raise errors.invalid_parameter(
+            "constraints.maxWallClockTime '{}' is not an ISO-8601 duration such as 'P7D' or 'PT2H30M'.".format(text))
+    parts = {name: float(value) for name, value in match.groupdict().items() if value}
+    seconds = (parts.get("weeks", 0) * 7 * 86400 + parts.get("days", 0) * 86400 + parts.get("hours", 0) * 3600
+               + parts.get("minutes", 0) * 60 + parts.get("seconds", 0))
+    if seconds <= 0:
+        raise errors.invalid_parameter("constraints.maxWallClockTime must be longer than zero.")
+    return seconds
+
+
+def _int_in_range(value: Any, path: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise errors.invalid_parameter("The property '{}' must be an integer from {} to {}; got {!r}.".format(
+            path, low, high, value))
+    return value
+
+
+def _object(value: Any, path: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise errors.invalid_parameter("The property '{}' must be a JSON object.".format(path))
+    return value
+
+
+def _list(value: Any, path: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise errors.invalid_parameter("The property '{}' must be a list of JSON objects.".format(path))
+    return value
+
+
+def _required_string(obj: dict, key: str, path: str, what: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise errors.missing_property(path, what)
+    return value
+
+
+# ---- shared blocks -----------------------------------------------------------------------------
+
+def check_environment(variables: Any, path: str, secret: bool = False) -> list:
+    """``environmentVariables`` / ``secrets``: names usable as environment variables, string values."""
+    items = _list(variables, path)
+    for index, item in enumerate(items):
+        item_path = "{}[{}]".format(path, index)
+        name = _required_string(item, "name", item_path + ".name", "every variable needs a name")
+        if not ENV_NAME_PATTERN.match(name):
+            raise errors.invalid_parameter("{}.name '{}' is not a valid environment variable name.".format(item_path, name))
+        if secret and item.get("valueSecretReference") is not None:
+            raise errors.invalid_parameter(
+                "{}.valueSecretReference: Key Vault is not emulated; pass the secret in 'value'.".format(item_path))
+        if not isinstance(item.get("value"), str):
+            raise errors.missing_property(item_path + ".value", "every variable needs a string value")
+    return items
+
+
+def check_mount_volumes(volumes: Any, path: str) -> dict:
+    """Only Azure File shares can be mounted; each needs its URL, account key and mount path."""
+    volumes = _object(volumes, path)
+    for key, reason in UNSUPPORTED_MOUNTS.items():
+        if volumes.get(key):
+            raise errors.invalid_parameter("{}.{}: {}.".format(path, key, reason))
+    seen = set()
+    for index, share in enumerate(_list(volumes.get("azureFileShares"), path + ".azureFileShares")):
+        item_path = "{}.azureFileShares[{}]".format(path, index)
+        _required_string(share, "accountName", item_path + ".accountName", "the storage account name")
+        _required_string(share, "azureFileUrl", item_path + ".azureFileUrl", "the URL of the file share")
+        relative = _required_string(share, "relativeMountPath", item_path + ".relativeMountPath",
+                                    "where to mount the share, relative to the mount root")
+        if relative.startswith("/") or ".." in relative.split("/"):
+            raise errors.invalid_parameter("{}.relativeMountPath '{}' must be a relative path inside the mount root."
+                                           .format(item_path, relative))
+        if relative in seen:
+            raise errors.invalid_parameter("{}.relativeMountPath '{}' is used twice.".format(item_path, relative))
+        seen.add(relative)
+        credentials = _object(share.get("credentials"), item_path + ".credentials")
+        if credentials.get("accountKeySecretReference") is not None:
+            raise errors.invalid_parameter(
+                "{}.credentials.accountKeySecretReference: Key Vault is not emulated; pass 'accountKey'.".format(item_path))
+        _required_string(credentials, "accountKey", item_path + ".credentials.accountKey", "the storage account key")
+    return volumes
+
+
+# ---- clusters ----------------------------------------------------------------------------------
+
+def check_scale_settings(scale: Any, path: str = "properties.scaleSettings") -> dict:
+    """Normalized scaleSettings: exactly one of manual / autoScale, defaults filled in."""
+    scale = copy.deepcopy(_object(scale, path)) or {"manual": {"targetNodeCount": 0}}
+    manual, auto = scale.get("manual"), scale.get("autoScale")
+    if (manual is None) == (auto is None):
+        raise errors.invalid_parameter("{} must have exactly one of 'manual' and 'autoScale'.".format(path))
+    if manual is not None:
+        manual = _object(manual, path + ".manual")
+        _int_in_range(manual.get("targetNodeCount"), path + ".manual.targetNodeCount", 0, MAX_NODES_PER_CLUSTER)
+        option = str(manual.get("nodeDeallocationOption") or "requeue").lower()
+        if option not in DEALLOCATION_OPTIONS:
+            raise errors.invalid_parameter("{}.manual.nodeDeallocationOption must be one of {}.".format(
+                path, ", ".join(DEALLOCATION_OPTIONS)))
+        return {"manual": {"targetNodeCount": manual["targetNodeCount"], "nodeDeallocationOption": option}}
+    auto = _object(auto, path + ".autoScale")
+    low = _int_in_range(auto.get("minimumNodeCount"), path + ".autoScale.minimumNodeCount", 0, MAX_NODES_PER_CLUSTER)
+    high = _int_in_range(auto.get("maximumNodeCount"), path + ".autoScale.maximumNodeCount", 1, MAX_NODES_PER_CLUSTER)
+    initial = _int_in_range(auto.get("initialNodeCount", 0), path + ".autoScale.initialNodeCount", 0, high)
+    if low > high:
+        raise errors.invalid_parameter("{}.autoScale.minimumNodeCount must not exceed maximumNodeCount.".format(path))
+    return {"autoScale": {"minimumNodeCount": low, "maximumNodeCount": high, "initialNodeCount": initial}}
+
+
+def target_node_count(scale: dict) -> int:
+    """How many nodes the cluster should have now (autoScale: its initial count; it does not scale by itself)."""
+    if "manual" in scale:
+        return scale["manual"]["targetNodeCount"]
+    return scale["autoScale"]["initialNodeCount"]
+
+
+def max_node_count(scale: dict) -> int:
+    """The most nodes the cluster can ever have, which bounds a job's nodeCount."""
+    if "manual" in scale:
+        return scale["manual"]["targetNodeCount"]
+    return scale["autoScale"]["maximumNodeCount"]
+
+
+def check_cluster(body: dict) -> dict:
+    """The properties of a cluster PUT, normalized and with defaults."""
+    props = copy.deepcopy(_object(body.get("properties"), "properties"))
+    _required_string(props, "vmSize", "properties.vmSize", "the VM size, e.g. STANDARD_NC6")
+    priority = str(props.get("vmPriority") or "dedicated").lower()
+    if priority not in VM_PRIORITIES:
+        raise errors.invalid_parameter("properties.vmPriority must be 'dedicated' or 'lowpriority'.")
+    props["vmPriority"] = priority
+    props["scaleSettings"] = check_scale_settings(props.get("scaleSettings"))
+    accounts = _object(props.get("userAccountSettings"), "properties.userAccountSettings")
+    _required_string(accounts, "adminUserName", "properties.userAccountSettings.adminUserName",
+                     "the administrator user name of the nodes")
+    vm_config = _object(props.get("virtualMachineConfiguration"), "properties.virtualMachineConfiguration")
+    props["virtualMachineConfiguration"] = {"imageReference": vm_config.get("imageReference") or dict(DEFAULT_IMAGE)}
+    node_setup = _object(props.get("nodeSetup"), "properties.nodeSetup")
+    if node_setup:
+        check_mount_volumes(node_setup.get("mountVolumes"), "properties.nodeSetup.mountVolumes")
+        setup_task = _object(node_setup.get("setupTask"), "properties.nodeSetup.setupTask")
+        if setup_task:
+            _required_string(setup_task, "commandLine", "properties.nodeSetup.setupTask.commandLine",
+                             "the command the node setup task runs")
+            _required_string(setup_task, "stdOutErrPathPrefix", "properties.nodeSetup.setupTask.stdOutErrPathPrefix",
+                             "where the setup task's output goes")
+            check_environment(setup_task.get("environmentVariables"),
+                              "properties.nodeSetup.setupTask.environmentVariables")
+            check_environment(setup_task.get("secrets"), "properties.nodeSetup.setupTask.secrets", secret=True)
+    return props
+
+
+# ---- jobs --------------------------------------------------------------------------------------
+
+def toolkit_of(props: dict) -> str:
+    """The one toolkit block a job names (e.g. 'cntkSettings')."""
+    named = [key for key in TOOLKITS if props.get(key) is not None]
+    if len(named) != 1:
+        raise errors.invalid_parameter(
+            "A job needs exactly one toolkit setting ({}); this one has {}.".format(
+                ", ".join(TOOLKITS), ", ".join(named) if named else "none"))
+    return named[0]
+
+
+def _check_directories(props: dict) -> None:
+    for kind, required in (("inputDirectories", "path"), ("outputDirectories", "pathPrefix")):
+        seen = set()
+        for index, directory in enumerate(_list(props.get(kind), "properties." + kind)):
+            item_path = "properties.{}[{}]".format(kind, index)
+            directory_id = _required_string(directory, "id", item_path + ".id", "the directory id")
+            if not DIRECTORY_ID_PATTERN.match(directory_id):
+                raise errors.invalid_parameter(
+                    "{}.id '{}' must be letters, digits and '_' (it becomes AZ_BATCHAI_{}_<ID>).".format(
+                        item_path, directory_id, "INPUT" if kind == "inputDirectories" else "OUTPUT"))
+            if directory_id.lower() in seen or (kind == "outputDirectories" and directory_id.lower() == "stdouterr"):
+                raise errors.invalid_parameter("{}.id '{}' is used twice or reserved.".format(item_path, directory_id))
+            seen.add(directory_id.lower())
+            _required_string(directory, required, "{}.{}".format(item_path, required), "the directory path")
+
+
+def check_job(body: dict) -> dict:
+    """The properties of a job PUT, normalized and with defaults (cluster checks are the backend's)."""
+    props = copy.deepcopy(_object(body.get("properties"), "properties"))
+    cluster = _object(props.get("cluster"), "properties.cluster")
+    _required_string(cluster, "id", "properties.cluster.id", "the resource id of the cluster to run on")
+    props["nodeCount"] = _int_in_range(props.get("nodeCount", 1), "properties.nodeCount", 1, MAX_NODES_PER_CLUSTER)
+    _required_string(props, "stdOutErrPathPrefix", "properties.stdOutErrPathPrefix",
+                     "where stdout.txt and stderr.txt go, e.g. $AZ_BATCHAI_MOUNT_ROOT/<share mount>")
+    priority = str(props.get("schedulingPriority") or "normal").lower()
+    if priority not in PRIORITIES:
+        raise errors.invalid_parameter("properties.schedulingPriority must be one of low, normal, high.")
+    props["schedulingPriority"] = priority
+    toolkit = toolkit_of(props)
+    settings = _object(props[toolkit], "properties." + toolkit)
+    if toolkit in ("customToolkitSettings", "customMpiSettings"):
+        _required_string(settings, "commandLine", "properties.{}.commandLine".format(toolkit), "the command to run")
+    elif not settings.get("pythonScriptFilePath") and not settings.get("configFilePath"):
+        raise errors.missing_property("properties.{}.pythonScriptFilePath".format(toolkit), "the script to run")
+    if props.get("jobPreparation") is not None:
+        _required_string(_object(props["jobPreparation"], "properties.jobPreparation"), "commandLine",
+                         "properties.jobPreparation.commandLine", "the preparation command")
+    _check_directories(props)
+    check_mount_volumes(props.get("mountVolumes"), "properties.mountVolumes")
+    check_environment(props.get("environmentVariables"), "properties.environmentVariables")
+    check_environment(props.get("secrets"), "properties.secrets", secret=True)
+    constraints = _object(props.get("constraints"), "properties.constraints")
+    limit = constraints.get("maxWallClockTime") or DEFAULT_MAX_WALL_CLOCK_TIME
+    parse_duration(limit)
+    props["constraints"] = dict(constraints, maxWallClockTime=limit)
+    return props
+
+
+# ---- responses never carry secrets ----------------------------------------------------------
+
+_DROPPED_KEYS = {"adminUserPassword", "password", "accountKey"}
+
+
+def strip_secrets(value: Any, key: Optional[str] = None) -> Any:
+    """A copy of ``value`` fit for a response: passwords and keys removed, mount credentials as ``{}``,
+    secret environment variables by name only (as the service returns them)."""
+    if isinstance(value, dict):
+        if key == "credentials":  # mount credentials -> {}; registry credentials keep the user name
+            return {"username": value["username"]} if "username" in value else {}
+        return {k: strip_secrets(v, k) for k, v in value.items() if k not in _DROPPED_KEYS}
+    if isinstance(value, list):
+        if key == "secrets":
+            return [{"name": item.get("name")} for item in value if isinstance(item, dict)]
+        return [strip_secrets(item) for item in value]
+    return value

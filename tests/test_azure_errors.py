@@ -1,0 +1,82 @@
+"""The azure target: what Azure answers for the retired Batch AI provider becomes one clear line.
+
+The real SDK client, with a transport that returns Azure's recorded error bodies (no network).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError
+from azure.core.pipeline.transport import HttpTransport, RequestsTransportResponse
+from azure.mgmt.batchai import BatchAI
+
+from batchai_quickstart.azure_errors import explain_azure_error
+from batchai_quickstart.steps import create_workspace
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+
+
+class CannedTransport(HttpTransport):
+    """Answers every request with one fixed status and JSON body."""
+
+    def __init__(self, status, body):
+        self.status, self.body, self.requests = status, body, []
+
+    def send(self, request, **kwargs):
+        self.requests.append(request)
+        response = requests.Response()
+        response.status_code = self.status
+        response._content = json.dumps(self.body).encode()
+        response.headers["Content-Type"] = "application/json"
+        response.reason = "Error"
+        return RequestsTransportResponse(request, response)
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        pass
+
+
+class FakeCredential:
+    def get_token(self, *scopes, **kwargs):
+        return AccessToken("token", 2 ** 31)
+
+
+@pytest.mark.parametrize("status,code,message", [
+    (409, "MissingSubscriptionRegistration",
+     "The subscription is not registered to use namespace 'Microsoft.BatchAI'. See https://aka.ms/rps-not-found "
+     "for how to register subscriptions."),
+    (400, "NoRegisteredProviderFound",
+     "No registered resource provider found for location 'eastus' and API version '2018-05-01' for type 'workspaces'."),
+    (404, "InvalidResourceType",
+     "The resource type 'workspaces' could not be found in the namespace 'Microsoft.BatchAI' for api version "
+     "'2018-05-01'."),
+])
+def test_retired_provider_answers_are_explained(status, code, message):
+    transport = CannedTransport(status, {"error": {"code": code, "message": message}})
+    client = BatchAI(FakeCredential(), SUBSCRIPTION, transport=transport)
+    with pytest.raises(HttpResponseError) as info:
+        create_workspace(client, "rg", "ws", "eastus")
+    assert transport.requests[0].url.startswith("https://management.azure.com/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg/"
+                                                "providers/Microsoft.BatchAI/workspaces/ws?api-version=2018-05-01")
+    explanation = explain_azure_error(info.value)
+    assert explanation and "\n" not in explanation
+    assert "retired on 2019-03-31" in explanation and "--target local" in explanation and code in explanation
+
+
+def test_other_errors_are_left_alone():
+    transport = CannedTransport(403, {"error": {"code": "AuthorizationFailed", "message": "no access"}})
+    client = BatchAI(FakeCredential(), SUBSCRIPTION, transport=transport)
+    with pytest.raises(HttpResponseError) as info:
+        create_workspace(client, "rg", "ws", "eastus")
+    assert explain_azure_error(info.value) is None
