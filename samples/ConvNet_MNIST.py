@@ -34,9 +34,28 @@ import re
 import signal
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
+
+
+class Terminated(SystemExit):
+    """Raised by the SIGTERM handler: unwinds (temporary files are removed on the way)
+    and ends the process with exit code 143 = 128 + SIGTERM."""
+
+
+def _on_sigterm(signum, frame):
+    if not _on_sigterm.terminating:                      # a second SIGTERM does not interrupt the cleanup
+        _on_sigterm.terminating = True
+        os.write(2, b'Terminated (SIGTERM): stopping; files written so far are complete.\n')
+        raise Terminated(128 + signal.SIGTERM)
+
+
+_on_sigterm.terminating = False
+if __name__ == '__main__':                               # first thing, before the slow imports
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+import numpy as np  # noqa: E402
 
 TRAIN_FILE = 'Train-28x28_cntk_text.txt'
 TEST_FILE = 'Test-28x28_cntk_text.txt'
@@ -49,12 +68,12 @@ LR_PER_SAMPLE = [0.001] * 10 + [0.0005] * 10 + [0.0001]
 MM_TIME_CONSTANT = [0] * 5 + [1024]      # momentum per sample = exp(-1/1024) from epoch 6
 
 
-class DataError(Exception):
-    """Missing or malformed data file; main() prints it as one line and exits 2."""
+class UserError(Exception):
+    """Something the user can fix; main() prints it as one line "error: ..." and exits 2."""
 
 
-class Terminated(BaseException):
-    """Raised by the SIGTERM handler (BaseException: no `except Exception` swallows it)."""
+class DataError(UserError):
+    """Missing or malformed data file."""
 
 
 def log(*args):
@@ -218,8 +237,14 @@ def read_ctf(path, chunk_bytes=1 << 20):
         end = len(data) if end < 0 else end + 1
         chunks.append((pos, end))
         pos = end
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:   # numpy releases the GIL
-        results = list(pool.map(lambda chunk: _parse_ctf_chunk(data, chunk[0], chunk[1]), chunks))
+    pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))     # numpy releases the GIL
+    futures = [pool.submit(_parse_ctf_chunk, data, pos, end) for pos, end in chunks]
+    try:
+        results = [future.result() for future in futures]
+    finally:                                             # on SIGTERM: do not wait for the queued chunks
+        for future in futures:
+            future.cancel()
+        pool.shutdown()
     first_line = 0
     for (pos, end), (features, labels, error) in zip(chunks, results):
         if error is not None:
@@ -229,3 +254,381 @@ def read_ctf(path, chunk_bytes=1 << 20):
     if not features or sum(len(f) for f in features) == 0:
         raise DataError('{}: no samples'.format(path))
     return np.concatenate(features), np.concatenate([r[1] for r in results])
+
+
+# ------------------------------------------------------------------------------
+# Output helpers (shared by both engines)
+# ------------------------------------------------------------------------------
+
+def save_atomically(path, write):
+    """Call write(temporary path) in the same directory, then rename it to path, so
+    that only complete files are ever visible (also on a network share)."""
+    directory, name = os.path.split(path)
+    temp = os.path.join(directory, '.{}.{}.tmp'.format(name, os.getpid()))
+    try:
+        write(temp)
+        os.replace(temp, path)
+    except BaseException:                                # also on SIGTERM: no temporary file left
+        try:
+            os.remove(temp)
+        except OSError:
+            pass
+        raise
+
+
+def log_schedule(lr, momentum, previous):
+    """Print the learning rate / momentum when they change, as CNTK's learner does."""
+    if previous is None or lr != previous[0]:
+        log('Learning rate per 1 samples: {}'.format(lr))
+    if previous is None or momentum != previous[1]:
+        log('Momentum per 1 samples: {}'.format(momentum))
+    return lr, momentum
+
+
+def log_epoch(epoch, epochs, loss, error, samples, seconds):
+    """The epoch summary line of CNTK's ProgressPrinter (loss, error: per-sample averages)."""
+    log('Finished Epoch[{} of {}]: [Training] loss = {:0.6f} * {}, metric = {:0.2f}% * {} {:0.3f}s '
+        '({:0.1f} samples/s);'.format(epoch + 1, epochs, loss, samples, 100.0 * error, samples,
+                                      seconds, samples / max(seconds, 1e-9)))
+
+
+def log_final_results(errors, samples, minibatches):
+    # The original prints minibatch_index+1 after counting the minibatches: [1-11] for 10.
+    log('')
+    log('Final Results: Minibatch[1-{}]: errs = {:0.2f}% * {}'.format(
+        minibatches + 1, 100.0 * errors / samples, samples))
+    log('')
+
+
+def write_metrics(model_dir, history):
+    """ConvNet_MNIST_metrics.csv: one row per finished epoch (epoch 1-based as in the log,
+    loss per sample, error as a fraction, learning rate per sample, training seconds)."""
+    def write(path):
+        with open(path, 'w') as f:
+            f.write('epoch,loss,error,learning_rate,seconds\n')
+            for epoch, loss, error, lr, seconds in history:
+                f.write('{},{:.6f},{:.6f},{},{:.3f}\n'.format(epoch + 1, loss, error, lr, seconds))
+    save_atomically(os.path.join(model_dir, 'ConvNet_MNIST_metrics.csv'), write)
+
+
+def write_plot(model_dir, history, test_error, engine):
+    """ConvNet_MNIST_training.png: training loss and error per epoch (matplotlib, Agg)."""
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:
+        log('matplotlib is not installed: skipping ConvNet_MNIST_training.png')
+        return
+    epochs = [h[0] + 1 for h in history]
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    loss_ax, error_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    loss_ax.plot(epochs, [h[1] for h in history], 'o-')
+    loss_ax.set(xlabel='epoch', ylabel='training loss per sample', title='Loss')
+    error_ax.plot(epochs, [100.0 * h[2] for h in history], 'o-', label='training (dropout on)')
+    error_ax.axhline(100.0 * test_error, color='C3', linestyle='--',
+                     label='test after last epoch: {:.2f}%'.format(100.0 * test_error))
+    error_ax.set(xlabel='epoch', ylabel='error (%)', title='Classification error')
+    error_ax.set_yscale('log')
+    error_ax.legend()
+    for ax in (loss_ax, error_ax):
+        ax.grid(True, alpha=0.3)
+    fig.suptitle('ConvNet_MNIST ({})'.format(engine))
+    save_atomically(os.path.join(model_dir, 'ConvNet_MNIST_training.png'),
+                    lambda path: fig.savefig(path, format='png', dpi=100))
+
+
+def minibatches(order, size):
+    """Split a sample order into minibatches; the last one is clipped."""
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+# ------------------------------------------------------------------------------
+# CNTK (the original code, fed from the shared reader)
+# ------------------------------------------------------------------------------
+
+def train_cntk(train, test, args):
+    import cntk
+    from cntk.layers import default_options, Convolution2D, MaxPooling, Dense, Dropout
+    from cntk.learners import (momentum_sgd, learning_rate_schedule, UnitType,
+                               momentum_as_time_constant_schedule)
+    from cntk.logging import ProgressPrinter, log_number_of_parameters
+
+    if args.seed is not None:
+        cntk.cntk_py.set_fixed_random_seed(args.seed)
+    rng = np.random.RandomState(args.seed)
+    one_hot = np.eye(NUM_CLASSES, dtype=np.float32)
+    epoch_size = len(train[1])       # one sweep (the original: 60000 = full MNIST)
+
+    # Input variables denoting the features and label data
+    input_fn = getattr(cntk, 'input_variable', None) or cntk.ops.input
+    input_var = input_fn((1, 28, 28), np.float32)
+    label_var = input_fn(NUM_CLASSES, np.float32)
+
+    # Instantiate the feedforward classification model
+    scaled_input = cntk.ops.element_times(cntk.ops.constant(0.00390625), input_var)
+    with default_options(activation=cntk.ops.relu, pad=False):
+        conv1 = Convolution2D((5, 5), 32, pad=True)(scaled_input)
+        pool1 = MaxPooling((3, 3), (2, 2))(conv1)
+        conv2 = Convolution2D((3, 3), 48)(pool1)
+        pool2 = MaxPooling((3, 3), (2, 2))(conv2)
+        conv3 = Convolution2D((3, 3), 64)(pool2)
+        f4 = Dense(96)(conv3)
+        drop4 = Dropout(0.5)(f4)
+        z = Dense(NUM_CLASSES, activation=None)(drop4)
+
+    ce = cntk.losses.cross_entropy_with_softmax(z, label_var)
+    pe = cntk.metrics.classification_error(z, label_var)
+
+    # Set learning parameters
+    lr_schedule = learning_rate_schedule(LR_PER_SAMPLE, UnitType.sample, epoch_size)
+    mm_schedule = momentum_as_time_constant_schedule(MM_TIME_CONSTANT, epoch_size)
+
+    # Instantiate the trainer object to drive the model training
+    learner = momentum_sgd(z.parameters, lr_schedule, mm_schedule)
+    progress_printer = ProgressPrinter(tag='Training', num_epochs=args.epochs)
+    trainer = cntk.Trainer(z, (ce, pe), learner, progress_printer)
+
+    log_number_of_parameters(z)
+    log('')
+
+    def batch(data, index):
+        x = data[0][index].astype(np.float32).reshape(-1, 1, 28, 28)
+        return {input_var: x, label_var: one_hot[data[1][index]]}
+
+    history = []
+    for epoch in range(args.epochs):                    # loop over epochs
+        start = time.time()
+        loss_sum = error_sum = 0.0
+        for index in minibatches(rng.permutation(epoch_size), args.minibatch_size):
+            trainer.train_minibatch(batch(train, index))                    # update model with it
+            loss_sum += trainer.previous_minibatch_loss_average * len(index)
+            error_sum += trainer.previous_minibatch_evaluation_average * len(index)
+        trainer.summarize_training_progress()
+        history.append((epoch, loss_sum / epoch_size, error_sum / epoch_size,
+                        schedule_value(LR_PER_SAMPLE, epoch), time.time() - start))
+        save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.dnn'.format(epoch)), z.save)
+        write_metrics(args.model_dir, history)
+
+    # Test in file order, minibatches of 1024
+    test_batches = minibatches(np.arange(len(test[1])), TEST_MINIBATCH_SIZE)
+    errors = 0.0
+    for index in test_batches:
+        errors += trainer.test_minibatch(batch(test, index)) * len(index)
+    log_final_results(errors, len(test[1]), len(test_batches))
+
+    model_format = getattr(cntk, 'ModelFormat', None)
+    if model_format is None:
+        log('CNTK {} cannot export ONNX (needs 2.3 or later): skipping ConvNet_MNIST.onnx'.format(
+            cntk.__version__))
+    else:
+        save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST.onnx'),
+                        lambda path: z.save(path, format=model_format.ONNX))
+    write_plot(args.model_dir, history, errors / len(test[1]), 'CNTK ' + cntk.__version__)
+    return errors / len(test[1])
+
+
+# ------------------------------------------------------------------------------
+# PyTorch (the same network, loss, schedules and CNTK's momentum SGD)
+# ------------------------------------------------------------------------------
+
+def build_torch_model():
+    """The ConvNet of the original, taking raw pixels (N, 1, 28, 28) 0-255 like the
+    CNTK model (it scales them by 1/256 itself). Glorot-uniform weights, zero biases.
+
+    Max-pooling comes before the ReLU of conv1 and conv2: ReLU and max commute, so
+    this is the same function (and gradient) as conv -> ReLU -> pool, with 4x fewer
+    ReLU evaluations."""
+    from collections import OrderedDict
+    import torch
+    from torch import nn
+
+    class ConvNet(nn.Sequential):
+        def forward(self, x):
+            return super(ConvNet, self).forward(x * 0.00390625)
+
+    model = ConvNet(OrderedDict([
+        ('conv1', nn.Conv2d(1, 32, 5, padding=2)), ('pool1', nn.MaxPool2d(3, 2)), ('relu1', nn.ReLU()),
+        ('conv2', nn.Conv2d(32, 48, 3)), ('pool2', nn.MaxPool2d(3, 2)), ('relu2', nn.ReLU()),
+        ('conv3', nn.Conv2d(48, 64, 3)), ('relu3', nn.ReLU()),
+        ('flatten', nn.Flatten()),
+        ('f4', nn.Linear(64 * 3 * 3, 96)), ('relu4', nn.ReLU()),
+        ('drop4', nn.Dropout(0.5)),
+        ('z', nn.Linear(96, NUM_CLASSES)),
+    ]))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+    return model
+
+
+def unit_gain_momentum_step(params, buffers, lr_per_sample, momentum):
+    """CNTK momentum_sgd (unit gain): c = m*c + (1-m)*g; w -= lr*c, with g the gradient
+    of the summed minibatch loss and m the momentum for this minibatch."""
+    import torch
+    grads = [p.grad for p in params]
+    with torch.no_grad():
+        if hasattr(torch, '_foreach_add_'):             # one fused kernel per op on GPUs
+            torch._foreach_mul_(buffers, momentum)
+            torch._foreach_add_(buffers, grads, alpha=1.0 - momentum)
+            torch._foreach_add_(params, buffers, alpha=-lr_per_sample)
+        else:
+            for p, g, c in zip(params, grads, buffers):
+                c.mul_(momentum).add_(g, alpha=1.0 - momentum)
+                p.add_(c, alpha=-lr_per_sample)
+
+
+def torch_train_epoch(model, buffers, x, y, order, lr_per_sample, momentum_per_sample, minibatch_size):
+    """One training epoch over x[order] (pixels), y[order] (class indices); returns the
+    sums over the epoch of the per-sample losses and of the errors, as floats."""
+    import torch
+    import torch.nn.functional as F
+    model.train()
+    params = list(model.parameters())
+    loss_sum = torch.zeros((), device=x.device)
+    error_sum = torch.zeros((), dtype=torch.int64, device=x.device)
+    for index in order.split(minibatch_size):
+        xb, yb = x[index], y[index]
+        output = model(xb)
+        loss = F.cross_entropy(output, yb, reduction='sum')
+        for p in params:
+            p.grad = None
+        loss.backward()
+        unit_gain_momentum_step(params, buffers, lr_per_sample, momentum_per_sample ** len(index))
+        loss_sum += loss.detach()
+        error_sum += (output.detach().argmax(1) != yb).sum()
+    return float(loss_sum), int(error_sum)
+
+
+def torch_test_errors(model, x, y, minibatch_size=TEST_MINIBATCH_SIZE):
+    """Errors on x, y in order (dropout off): (error count, number of minibatches)."""
+    import torch
+    model.eval()
+    errors = 0
+    with torch.no_grad():
+        for xb, yb in zip(x.split(minibatch_size), y.split(minibatch_size)):
+            errors += int((model(xb).argmax(1) != yb).sum())
+    return errors, (len(y) + minibatch_size - 1) // minibatch_size
+
+
+def torch_setup(seed=None):
+    """Device (CUDA when available), seeds and a fast memory layout: (torch, device, layout)."""
+    import torch
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if seed is not None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    # channels-last convolutions are about twice as fast on CPUs (oneDNN)
+    layout = torch.channels_last if device.type == 'cpu' else torch.contiguous_format
+    return torch, device, layout
+
+
+def torch_tensors(data, device, layout):
+    """Shared-reader arrays as tensors on the device, built once: pixels as float (N, 1, 28, 28)."""
+    import torch
+    x = torch.from_numpy(data[0]).to(device).float().view(-1, 1, 28, 28)
+    return x.contiguous(memory_format=layout), torch.from_numpy(data[1]).to(device)
+
+
+def train_pytorch(train, test, args):
+    torch, device, layout = torch_setup(args.seed)
+    rng = np.random.RandomState(args.seed)
+    model = build_torch_model().to(device, memory_format=layout)
+    params = list(model.parameters())
+    buffers = [torch.zeros_like(p) for p in params]    # CNTK's smoothed gradients, start at 0
+    x_train, y_train = torch_tensors(train, device, layout)
+    x_test, y_test = torch_tensors(test, device, layout)
+    epoch_size = len(y_train)        # one sweep (the original: 60000 = full MNIST)
+    log('PyTorch {} on {}'.format(torch.__version__, torch.cuda.get_device_name(device)
+                                  if device.type == 'cuda' else 'CPU'))
+    log('Training {} parameters in {} parameter tensors.'.format(sum(p.numel() for p in params), len(params)))
+    log('')
+
+    history, previous = [], None
+    for epoch in range(args.epochs):
+        lr, momentum = schedule_value(LR_PER_SAMPLE, epoch), momentum_per_sample(epoch)
+        previous = log_schedule(lr, momentum, previous)
+        start = time.time()
+        order = torch.from_numpy(rng.permutation(epoch_size)).to(device)
+        loss_sum, errors = torch_train_epoch(model, buffers, x_train, y_train, order, lr, momentum,
+                                             args.minibatch_size)
+        seconds = time.time() - start
+        log_epoch(epoch, args.epochs, loss_sum / epoch_size, errors / epoch_size, epoch_size, seconds)
+        history.append((epoch, loss_sum / epoch_size, errors / epoch_size, lr, seconds))
+        save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.pt'.format(epoch)),
+                        lambda path: torch.save(model.state_dict(), path))
+        write_metrics(args.model_dir, history)
+
+    errors, test_batches = torch_test_errors(model, x_test, y_test)
+    log_final_results(errors, len(y_test), test_batches)
+
+    def export_onnx(path):                               # input: raw pixels, like the CNTK model
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')              # the TorchScript exporter's deprecation notice
+            torch.onnx.export(model.eval(), (x_test[:1],), path, input_names=['features'],
+                              output_names=['z'], dynamic_axes={'features': {0: 'batch'}, 'z': {0: 'batch'}},
+                              dynamo=False)
+    save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST.onnx'), export_onnx)
+    write_plot(args.model_dir, history, errors / len(y_test), 'PyTorch ' + torch.__version__)
+    return errors / len(y_test)
+
+
+# ------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------
+
+def choose_engine(name):
+    if name in ('auto', 'cntk'):
+        try:
+            import cntk  # noqa: F401
+            return 'cntk'
+        except Exception as e:                           # ImportError, or a broken CNTK install
+            if name == 'cntk':
+                raise UserError('--engine cntk: cannot import cntk ({})'.format(e))
+    try:
+        import torch  # noqa: F401
+    except Exception as e:
+        raise UserError('cannot import torch ({}); install PyTorch or CNTK'.format(e))
+    return 'pytorch'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train the CNTK ConvNet_MNIST sample network.')
+    parser.add_argument('data_dir', help='directory with {} and {}'.format(TRAIN_FILE, TEST_FILE))
+    parser.add_argument('model_dir', help='directory for checkpoints, ONNX model, metrics and plot')
+    parser.add_argument('--epochs', type=int, default=40, help='epochs (sweeps over the training data)')
+    parser.add_argument('--minibatch-size', type=int, default=64)
+    parser.add_argument('--engine', choices=('auto', 'cntk', 'pytorch'), default='auto',
+                        help='auto: CNTK when it can be imported, else PyTorch')
+    parser.add_argument('--seed', type=int, help='make runs repeatable')
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.minibatch_size < 1:
+        parser.error('--epochs and --minibatch-size must be positive')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.stdout = sys.stderr                              # Merge stdout and stderr (as on Batch AI)
+    try:
+        train = read_ctf(os.path.join(args.data_dir, TRAIN_FILE))
+        test = read_ctf(os.path.join(args.data_dir, TEST_FILE))
+        engine = choose_engine(args.engine)
+        try:
+            os.makedirs(args.model_dir, exist_ok=True)
+        except OSError as e:
+            raise UserError('cannot create model directory {}: {}'.format(args.model_dir, e))
+        (train_cntk if engine == 'cntk' else train_pytorch)(train, test, args)
+    except UserError as e:
+        log('error: {}'.format(e))
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -119,6 +119,10 @@ class Operations:
         self.store.execute("UPDATE operations SET status = ?, error = ?, end_time = ? WHERE id = ?",
                            (status, json.dumps(error) if error else None, utc_now(), op_id))
 
+    def unfinished(self) -> list:
+        """Ids of operations still in progress, for services to settle after a restart."""
+        return [row["id"] for row in self.store.query("SELECT id FROM operations WHERE status = 'InProgress'")]
+
     def get(self, op_id: str) -> Optional[dict]:
         row = self.store.query_one("SELECT * FROM operations WHERE id = ?", (op_id,))
         return dict(row) if row else None

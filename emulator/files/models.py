@@ -34,6 +34,8 @@ from .auth import Authenticator
 
 #: Azure's limit for one Put Range request.
 MAX_RANGE_SIZE = 4 * 1024 * 1024
+#: Put Range bodies are written in pieces of this size as they arrive.
+STREAM_CHUNK = 512 * 1024
 #: Azure's largest file.
 MAX_FILE_SIZE = 4 * 1024 ** 4
 DEFAULT_QUOTA_GIB = 5120
@@ -80,7 +82,7 @@ def iso_time_ns(ns: int) -> str:
 
 
 def new_etag() -> str:
-    return '"0x{:X}"'.format(time.time_ns() // 100 + 0x8D000000000000)
+    return '"0x8D{:014X}"'.format((time.time_ns() // 100) & (16 ** 14 - 1))
 
 
 def validate_share_name(name: str) -> None:
@@ -245,6 +247,7 @@ class FilesBackend:
         self._buffers = _BufferPool(MAX_RANGE_SIZE)
         store.ensure_schema(_SCHEMA)
         self._shares: dict[str, Share] = {}
+        self._real_roots: dict[str, str] = {}
         for row in store.query("SELECT * FROM file_shares"):
             self._shares[row["name"]] = Share(row["name"], row["created"], row["etag"], row["last_modified"],
                                               row["quota"], json.loads(row["metadata"]))
@@ -360,6 +363,7 @@ class FilesBackend:
                 self.store.execute("DELETE FROM file_shares WHERE name = ?", (name,))
                 self.store.execute("DELETE FROM file_properties WHERE share = ?", (name,))
             del self._shares[name]
+            self._real_roots.pop(name, None)
         shutil.rmtree(self.root / name, ignore_errors=True)
 
     def list_shares(self, prefix: str = "", marker: str = "", max_results: Optional[int] = None
@@ -381,19 +385,34 @@ class FilesBackend:
         return total
 
     # ---------------------------------------------------------------- paths
-    def _locate(self, share: str, segments: list[str]) -> tuple[str, str, str]:
-        """(share's real root, the path as named (last component unresolved), its real path)."""
-        root = os.path.realpath(self.share_path(share))
+    def _locate(self, share: str, segments: list[str], parent: bool = False) -> tuple[str, str, str]:
+        """(share's real root, the path as named, its real path), checked to be inside the share.
+
+        ``parent`` also checks the real path of the parent directory: operations that act on
+        the named entry itself (create, delete) need it; reads and writes of an existing file
+        use the real path only.
+        """
+        root = self._real_root(share)
         if not segments:
             return root, root, root
         for segment in segments:
             validate_segment(segment)
-        parent = os.path.realpath(os.path.join(root, *segments[:-1]))
-        _check_inside(root, parent)
-        named = os.path.join(parent, segments[-1])
+        if parent and len(segments) > 1:
+            parent_real = os.path.realpath(os.path.join(root, *segments[:-1]))
+            _check_inside(root, parent_real)
+            named = os.path.join(parent_real, segments[-1])
+        else:
+            named = os.path.join(root, *segments)
         real = os.path.realpath(named)
         _check_inside(root, real)
         return root, named, real
+
+    def _real_root(self, share: str) -> str:
+        path = self.share_path(share)
+        real = self._real_roots.get(share)
+        if real is None:
+            real = self._real_roots[share] = os.path.realpath(path)
+        return real
 
     def _rel(self, segments: list[str]) -> str:
         return "/".join(segments)
@@ -473,7 +492,7 @@ class FilesBackend:
     # ---------------------------------------------------------------- directories
     def create_directory(self, share: str, segments: list[str], metadata: Optional[dict] = None) -> Entry:
         validate_new_name(segments[-1])
-        _, named, real = self._locate(share, segments)
+        _, named, real = self._locate(share, segments, parent=True)
         try:
             os.mkdir(real if os.path.islink(named) else named)
         except FileExistsError:
@@ -488,7 +507,7 @@ class FilesBackend:
         return entry
 
     def delete_directory(self, share: str, segments: list[str]) -> None:
-        _, named, real = self._locate(share, segments)
+        _, named, real = self._locate(share, segments, parent=True)
         self.directory_entry(share, segments)
         try:
             if os.path.islink(named):
@@ -544,7 +563,7 @@ class FilesBackend:
         validate_new_name(segments[-1])
         if not 0 <= size <= MAX_FILE_SIZE:
             raise err.invalid_header_value("x-ms-content-length", str(size), "0 to 4 TiB")
-        _, named, real = self._locate(share, segments)
+        _, named, real = self._locate(share, segments, parent=True)
         with self._file_lock(real, exclusive=True):
             try:
                 fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -580,13 +599,23 @@ class FilesBackend:
                     raise err.invalid_range(st.st_size)
                 if body is None:
                     _write_zeros(fd, offset, length)
-                else:
+                elif content_md5 is not None:  # check the whole range before writing any of it
                     with self._buffers.buffer() as buf:
                         view = buf[:length]
                         _read_exactly(body, view)
-                        if content_md5 is not None and hashlib.md5(view).digest() != content_md5:
+                        if hashlib.md5(view).digest() != content_md5:
                             raise err.md5_mismatch()
-                        _pwrite_all(fd, view, offset)
+                        pwrite_all(fd, view, offset)
+                        del view
+                elif not (hasattr(body, "copy_to_file") and body.copy_to_file(fd, offset, length)):
+                    # write each piece as it arrives, overlapping the network and the disk
+                    with self._buffers.buffer() as buf:
+                        done = 0
+                        while done < length:
+                            view = buf[:min(STREAM_CHUNK, length - done)]
+                            _read_exactly(body, view)
+                            pwrite_all(fd, view, offset + done)
+                            done += len(view)
                         del view
                 # A fine-grained modification time, so that every write changes the ETag.
                 os.utime(fd, ns=(st.st_atime_ns, time.time_ns()))
@@ -626,7 +655,7 @@ class FilesBackend:
             raise
 
     def delete_file(self, share: str, segments: list[str]) -> None:
-        _, named, real = self._locate(share, segments)
+        _, named, real = self._locate(share, segments, parent=True)
         self.file_entry(share, segments)
         with self._file_lock(real, exclusive=True):
             try:
@@ -681,10 +710,11 @@ def _read_exactly(body, view: memoryview) -> None:
         filled += n
 
 
-def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
-    written = 0
-    while written < len(view):
-        written += os.pwrite(fd, view[written:], offset + written)
+def pwrite_all(fd: int, data, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
 
 
 def _write_zeros(fd: int, offset: int, length: int) -> None:

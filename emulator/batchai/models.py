@@ -1,0 +1,848 @@
+"""Batch AI state in SQLite and the operations on it.
+
+Tables (names never change, so each row carries its parents' names instead of joins):
+  bai_workspaces  (resource_group, name)                       location, tags
+  bai_experiments (resource_group, workspace, name)
+  bai_clusters    (resource_group, workspace, name)            properties JSON as submitted, allocation state, errors
+  bai_nodes       node_id -> cluster_id, seq, state, job_id   the simulated VMs (preparing/idle/running/unusable/leaving)
+  bai_jobs        (resource_group, workspace, experiment, name) properties JSON as submitted, execution state and info,
+                                                              pid + process start time of the running process
+Secrets are stored (a queued job needs them after a restart) but never leave through ``*_json``.
+
+The processes (jobs, node setup) are the runner's (emulator/runner); this module only records what it does.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import posixpath
+import shutil
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Optional
+
+from ..core.arm import ArmError, utc_now
+from ..core.context import Context
+from . import exceptions as errors
+from .validation import (PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
+                         max_node_count, normalize_location, strip_secrets, target_node_count, toolkit_of)
+
+log = logging.getLogger("emulator.batchai")
+
+PROVIDER = "Microsoft.BatchAI"
+STDOUTERR = "stdouterr"
+REMOTE_LOGIN_BASE_PORT = 50000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS bai_workspaces (
+    id INTEGER PRIMARY KEY,
+    resource_group TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE,
+    location TEXT NOT NULL, tags TEXT NOT NULL, creation_time TEXT NOT NULL,
+    provisioning_state TEXT NOT NULL, provisioning_state_time TEXT NOT NULL,
+    UNIQUE (resource_group, name));
+CREATE TABLE IF NOT EXISTS bai_experiments (
+    id INTEGER PRIMARY KEY,
+    resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE,
+    name TEXT NOT NULL COLLATE NOCASE, creation_time TEXT NOT NULL,
+    provisioning_state TEXT NOT NULL, provisioning_state_time TEXT NOT NULL,
+    UNIQUE (resource_group, workspace, name));
+CREATE TABLE IF NOT EXISTS bai_clusters (
+    id INTEGER PRIMARY KEY,
+    resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE,
+    name TEXT NOT NULL COLLATE NOCASE, location TEXT NOT NULL, properties TEXT NOT NULL,
+    creation_time TEXT NOT NULL, provisioning_state TEXT NOT NULL, provisioning_state_time TEXT NOT NULL,
+    allocation_state TEXT NOT NULL, allocation_state_time TEXT NOT NULL, errors TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (resource_group, workspace, name));
+CREATE TABLE IF NOT EXISTS bai_nodes (
+    node_id TEXT PRIMARY KEY, cluster_id INTEGER NOT NULL, seq INTEGER NOT NULL,
+    state TEXT NOT NULL, job_id INTEGER, state_time TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS bai_nodes_cluster ON bai_nodes (cluster_id, state);
+CREATE TABLE IF NOT EXISTS bai_jobs (
+    id INTEGER PRIMARY KEY,
+    resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE,
+    experiment TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE,
+    uuid TEXT NOT NULL, location TEXT NOT NULL, properties TEXT NOT NULL, mounts TEXT NOT NULL,
+    cluster TEXT NOT NULL COLLATE NOCASE, priority INTEGER NOT NULL, creation_time TEXT NOT NULL,
+    provisioning_state TEXT NOT NULL, provisioning_state_time TEXT NOT NULL,
+    execution_state TEXT NOT NULL, execution_state_time TEXT NOT NULL,
+    start_time TEXT, end_time TEXT, exit_code INTEGER, errors TEXT,
+    pid INTEGER, pid_start_time INTEGER,
+    UNIQUE (resource_group, workspace, experiment, name));
+CREATE INDEX IF NOT EXISTS bai_jobs_queue ON bai_jobs (execution_state, priority DESC, id);
+"""
+
+
+class Lro(NamedTuple):
+    """A 202 to send: the operation to poll and the location its URLs name."""
+    op_id: str
+    location: str
+
+
+def _json(text: Optional[str], default: Any = None) -> Any:
+    return json.loads(text) if text else default
+
+
+def _iso_mtime(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+
+
+class BackgroundWork:
+    """Threads that finish long-running operations (deletes, terminations); joined on close."""
+
+    def __init__(self, operations) -> None:
+        self._operations = operations
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def run(self, op_id: str, name: str, work: Callable[[], None]) -> None:
+        def body() -> None:
+            try:
+                work()
+                self._operations.finish(op_id)
+            except Exception:  # the operation must end either way; the client sees Failed
+                log.exception("operation %s (%s) failed", op_id, name)
+                self._operations.finish(op_id, "Failed", {"code": "InternalServerError",
+                                                          "message": "The emulator failed to {}.".format(name)})
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=body, name="batchai-" + name, daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def close(self, timeout: float) -> None:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
+
+
+class BatchAIBackend:
+    """Workspaces, experiments, clusters, nodes and jobs of one emulator."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.subscription_id = ctx.identity.subscription_id
+        self.nodes_root = ctx.data_dir / "nodes"
+        self.store.ensure_schema(SCHEMA)
+        self.work = BackgroundWork(ctx.operations)
+        self.runner = None  # the JobRunner, attached by create_service
+
+    # ---- neighbours --------------------------------------------------------------------------
+
+    @property
+    def files(self):
+        """The Azure Files backend: share paths, account keys, SAS URLs."""
+        return self.ctx.services["files"].backend
+
+    def resource_group(self, name: str, for_update: bool = False) -> str:
+        """The group's name as created; 404 when missing, 409 when it is being deleted and we write."""
+        group = self.ctx.services["resourcemanager"].backend.find_group(name)
+        if group is None:
+            raise errors.resource_group_not_found(name)
+        if for_update and group["provisioning_state"] == "Deleting":
+            raise errors.resource_group_being_deleted(group["name"])
+        return group["name"]
+
+    def resource_id(self, rg: str, *path: str) -> str:
+        """``/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.BatchAI/{path...}``."""
+        return "/subscriptions/{}/resourceGroups/{}/providers/{}/{}".format(
+            self.subscription_id, rg, PROVIDER, "/".join(path))
+
+    def _lro(self, resource_id: str, location: str, name: str, work: Optional[Callable[[], None]] = None) -> Lro:
+        """Begin an operation; finish it now, or when ``work`` has run in the background."""
+        op_id = self.ctx.operations.begin(resource_id)
+        if work is None:
+            self.ctx.operations.finish(op_id)
+        else:
+            self.work.run(op_id, name, work)
+        return Lro(op_id, location)
+
+    # ---- workspaces --------------------------------------------------------------------------
+
+    def _workspace_row(self, rg: str, name: str) -> sqlite3.Row:
+        row = self.store.query_one("SELECT * FROM bai_workspaces WHERE resource_group = ? AND name = ?", (rg, name))
+        if row is None:
+            raise errors.workspace_not_found(name)
+        return row
+
+    def _writable_workspace(self, rg: str, name: str) -> sqlite3.Row:
+        row = self._workspace_row(self.resource_group(rg, for_update=True), name)
+        if row["provisioning_state"] == "deleting":
+            raise errors.being_deleted("workspace", row["name"])
+        return row
+
+    def workspace_json(self, row: sqlite3.Row) -> dict:
+        return {
+            "id": self.resource_id(row["resource_group"], "workspaces", row["name"]),
+            "name": row["name"], "type": PROVIDER + "/workspaces", "location": row["location"],
+            "tags": _json(row["tags"], {}),
+            "properties": {"provisioningState": row["provisioning_state"],
+                           "provisioningStateTransitionTime": row["provisioning_state_time"],
+                           "creationTime": row["creation_time"]},
+        }
+
+    def create_workspace(self, rg: str, name: str, body: dict) -> dict:
+        """PUT: create, or update the tags of an existing workspace (ARM PUTs are idempotent)."""
+        rg = self.resource_group(rg, for_update=True)
+        location = normalize_location(body.get("location"))
+        tags = json.dumps(check_tags(body.get("tags")))
+        existing = self.store.query_one("SELECT * FROM bai_workspaces WHERE resource_group = ? AND name = ?", (rg, name))
+        if existing is not None:
+            if existing["provisioning_state"] == "deleting":
+                raise errors.being_deleted("workspace", existing["name"])
+            if existing["location"] != location:
+                raise errors.invalid_parameter("The workspace {} is in location '{}'; it cannot move to '{}'.".format(
+                    existing["name"], existing["location"], location))
+            self.store.execute("UPDATE bai_workspaces SET tags = ? WHERE id = ?", (tags, existing["id"]))
+        else:
+            now = utc_now()
+            self.store.execute(
+                "INSERT INTO bai_workspaces (resource_group, name, location, tags, creation_time, provisioning_state, "
+                "provisioning_state_time) VALUES (?, ?, ?, ?, ?, 'succeeded', ?)", (rg, name, location, tags, now, now))
+            log.info("workspace %s/%s created", rg, name)
+        return self.get_workspace(rg, name)
+
+    def get_workspace(self, rg: str, name: str) -> dict:
+        return self.workspace_json(self._workspace_row(self.resource_group(rg), name))
+
+    def list_workspaces(self, rg: Optional[str] = None) -> list:
+        if rg is None:
+            rows = self.store.query("SELECT * FROM bai_workspaces ORDER BY resource_group, name")
+        else:
+            rows = self.store.query("SELECT * FROM bai_workspaces WHERE resource_group = ? ORDER BY name",
+                                    (self.resource_group(rg),))
+        return [self.workspace_json(row) for row in rows]
+
+    def update_workspace(self, rg: str, name: str, body: dict) -> dict:
+        row = self._writable_workspace(rg, name)
+        if "tags" in body:
+            self.store.execute("UPDATE bai_workspaces SET tags = ? WHERE id = ?",
+                               (json.dumps(check_tags(body["tags"])), row["id"]))
+        return self.get_workspace(rg, name)
+
+    def delete_workspace(self, rg: str, name: str) -> Optional[Lro]:
+        """None when there is nothing to delete (ARM deletes are idempotent: 204)."""
+        row = self.store.query_one("SELECT * FROM bai_workspaces WHERE resource_group = ? AND name = ?",
+                                   (self.resource_group(rg), name))
+        if row is None:
+            return None
+        self._set_deleting("bai_workspaces", row["id"])
+        return self._lro(self.resource_id(row["resource_group"], "workspaces", row["name"]), row["location"],
+                         "delete-workspace", lambda: self._delete_workspace_now(row))
+
+    def _set_deleting(self, table: str, row_id: int) -> None:
+        self.store.execute("UPDATE {} SET provisioning_state = 'deleting', provisioning_state_time = ? "
+                           "WHERE id = ?".format(table), (utc_now(), row_id))
+
+    def _delete_workspace_now(self, row: sqlite3.Row) -> None:
+        """Stop and remove everything in the workspace, then the workspace (blocks while jobs stop)."""
+        rg, ws = row["resource_group"], row["name"]
+        self._set_deleting("bai_workspaces", row["id"])
+        self._delete_jobs_now("resource_group = ? AND workspace = ?", (rg, ws))
+        for cluster in self.store.query("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ?", (rg, ws)):
+            self._delete_cluster_now(cluster)
+        self.store.execute("DELETE FROM bai_experiments WHERE resource_group = ? AND workspace = ?", (rg, ws))
+        self.store.execute("DELETE FROM bai_workspaces WHERE id = ?", (row["id"],))
+        shutil.rmtree(self.nodes_root / rg / ws, ignore_errors=True)  # empty by now
+        log.info("workspace %s/%s deleted", rg, ws)
+
+    def delete_resource_group(self, rg: str) -> None:
+        """Called by Resource Manager while it deletes a group: remove all its Batch AI resources (blocks)."""
+        for row in self.store.query("SELECT * FROM bai_workspaces WHERE resource_group = ?", (rg,)):
+            self._delete_workspace_now(row)
+
+    # ---- experiments -------------------------------------------------------------------------
+
+    def _experiment_row(self, rg: str, ws: str, name: str) -> sqlite3.Row:
+        row = self.store.query_one("SELECT * FROM bai_experiments WHERE resource_group = ? AND workspace = ? "
+                                   "AND name = ?", (rg, ws, name))
+        if row is None:
+            raise errors.experiment_not_found(name)
+        return row
+
+    def experiment_json(self, row: sqlite3.Row) -> dict:
+        return {
+            "id": self.resource_id(row["resource_group"], "workspaces", row["workspace"], "experiments", row["name"]),
+            "name": row["name"], "type": PROVIDER + "/workspaces/experiments",
+            "properties": {"provisioningState": row["provisioning_state"],
+                           "provisioningStateTransitionTime": row["provisioning_state_time"],
+                           "creationTime": row["creation_time"]},
+        }
+
+    def create_experiment(self, rg: str, ws: str, name: str) -> dict:
+        workspace = self._writable_workspace(rg, ws)
+        rg, ws = workspace["resource_group"], workspace["name"]
+        now = utc_now()
+        self.store.execute(
+            "INSERT OR IGNORE INTO bai_experiments (resource_group, workspace, name, creation_time, provisioning_state, "
+            "provisioning_state_time) VALUES (?, ?, ?, ?, 'succeeded', ?)", (rg, ws, name, now, now))
+        row = self._experiment_row(rg, ws, name)
+        if row["provisioning_state"] == "deleting":
+            raise errors.being_deleted("experiment", row["name"])
+        return self.experiment_json(row)
+
+    def get_experiment(self, rg: str, ws: str, name: str) -> dict:
+        workspace = self._workspace_row(self.resource_group(rg), ws)
+        return self.experiment_json(self._experiment_row(workspace["resource_group"], workspace["name"], name))
+
+    def list_experiments(self, rg: str, ws: str) -> list:
+        workspace = self._workspace_row(self.resource_group(rg), ws)
+        rows = self.store.query("SELECT * FROM bai_experiments WHERE resource_group = ? AND workspace = ? ORDER BY name",
+                                (workspace["resource_group"], workspace["name"]))
+        return [self.experiment_json(row) for row in rows]
+
+    def delete_experiment(self, rg: str, ws: str, name: str) -> Optional[Lro]:
+        workspace = self._workspace_row(self.resource_group(rg), ws)
+        row = self.store.query_one("SELECT * FROM bai_experiments WHERE resource_group = ? AND workspace = ? "
+                                   "AND name = ?", (workspace["resource_group"], workspace["name"], name))
+        if row is None:
+            return None
+        self._set_deleting("bai_experiments", row["id"])
+
+        def delete() -> None:
+            self._delete_jobs_now("resource_group = ? AND workspace = ? AND experiment = ?",
+                                  (row["resource_group"], row["workspace"], row["name"]))
+            self.store.execute("DELETE FROM bai_experiments WHERE id = ?", (row["id"],))
+
+        return self._lro(self.experiment_json(row)["id"], workspace["location"], "delete-experiment", delete)
+
+    # ---- clusters ----------------------------------------------------------------------------
+
+    def _cluster_row(self, rg: str, ws: str, name: str) -> sqlite3.Row:
+        row = self.find_cluster(rg, ws, name)
+        if row is None:
+            raise errors.cluster_not_found(name)
+        return row
+
+    def find_cluster(self, rg: str, ws: str, name: str) -> Optional[sqlite3.Row]:
+        return self.store.query_one("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ? AND name = ?",
+                                    (rg, ws, name))
+
+    def cluster_by_id(self, cluster_id: int) -> Optional[sqlite3.Row]:
+        return self.store.query_one("SELECT * FROM bai_clusters WHERE id = ?", (cluster_id,))
+
+    def cluster_json(self, row: sqlite3.Row) -> dict:
+        props = strip_secrets(_json(row["properties"]))
+        counts = dict.fromkeys(("idle", "running", "preparing", "unusable", "leaving"), 0)
+        for state_row in self.store.query("SELECT state, COUNT(*) AS n FROM bai_nodes WHERE cluster_id = ? "
+                                          "GROUP BY state", (row["id"],)):
+            counts[state_row["state"]] = state_row["n"]
+        props.update({
+            "creationTime": row["creation_time"],
+            "provisioningState": row["provisioning_state"],
+            "provisioningStateTransitionTime": row["provisioning_state_time"],
+            "allocationState": row["allocation_state"],
+            "allocationStateTransitionTime": row["allocation_state_time"],
+            "errors": _json(row["errors"], []) or None,
+            "currentNodeCount": sum(counts.values()),
+            "nodeStateCounts": {state + "NodeCount": count for state, count in counts.items()},
+        })
+        return {"id": self.resource_id(row["resource_group"], "workspaces", row["workspace"], "clusters", row["name"]),
+                "name": row["name"], "type": PROVIDER + "/workspaces/clusters", "location": row["location"],
+                "properties": props}
+
+    def create_cluster(self, rg: str, ws: str, name: str, body: dict) -> Lro:
+        workspace = self._writable_workspace(rg, ws)
+        rg, ws = workspace["resource_group"], workspace["name"]
+        props = check_cluster(body)
+        existing = self.find_cluster(rg, ws, name)
+        if existing is not None:
+            return self._repeat_put("cluster", existing, props, workspace["location"])
+        setup_task = props.get("nodeSetup", {}).get("setupTask")
+        if setup_task:  # where the setup task's logs go, unique per cluster (reference 2.2)
+            setup_task["stdOutErrPathSuffix"] = "{}/{}/workspaces/{}/clusters/{}/{}".format(
+                self.subscription_id, rg, ws, name, uuid.uuid4())
+        now = utc_now()
+        self.store.execute(
+            "INSERT INTO bai_clusters (resource_group, workspace, name, location, properties, creation_time, "
+            "provisioning_state, provisioning_state_time, allocation_state, allocation_state_time) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'succeeded', ?, 'resizing', ?)",
+            (rg, ws, name, workspace["location"], json.dumps(props), now, now, now))
+        row = self._cluster_row(rg, ws, name)
+        log.info("cluster %s/%s/%s created with %d node(s)", rg, ws, name, target_node_count(props["scaleSettings"]))
+        self.runner.allocator.reconcile(row["id"])
+        return self._lro(self.cluster_json(row)["id"], workspace["location"], "create-cluster")
+
+    def _repeat_put(self, kind: str, row: sqlite3.Row, props: dict, location: str) -> Lro:
+        """A PUT on an existing cluster or job: fine when nothing changes (retries), else 409."""
+        stored = _json(row["properties"])
+        stored.get("nodeSetup", {}).get("setupTask", {}).pop("stdOutErrPathSuffix", None)
+        if row["provisioning_state"] == "deleting":
+            raise errors.being_deleted(kind, row["name"])
+        if stored != props:
+            raise errors.already_exists(kind, row["name"])
+        return self._lro(self.cluster_json(row)["id"] if kind == "cluster" else self.job_json(row)["id"],
+                         location, "repeat-" + kind)
+
+    def get_cluster(self, rg: str, ws: str, name: str) -> dict:
+        workspace = self._workspace_row(self.resource_group(rg), ws)
+        return self.cluster_json(self._cluster_row(workspace["resource_group"], workspace["name"], name))
+
+    def list_clusters(self, rg: str, ws: str) -> list:
+        workspace = self._workspace_row(self.resource_group(rg), ws)
+        rows = self.store.query("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ? ORDER BY name",
+                                (workspace["resource_group"], workspace["name"]))
+        return [self.cluster_json(row) for row in rows]
+
+    def update_cluster(self, rg: str, ws: str, name: str, body: dict) -> dict:
+        """PATCH scaleSettings: record the new target; the allocator resizes towards it."""
+        workspace = self._writable_workspace(rg, ws)
+        row = self._cluster_row(workspace["resource_group"], workspace["name"], name)
+        if row["provisioning_state"] == "deleting":
+            raise errors.being_deleted("cluster", row["name"])
+        scale = (body.get("properties") or {}).get("scaleSettings")
+        if scale is None:
+            raise errors.missing_property("properties.scaleSettings", "the new scale settings")
+        props = _json(row["properties"])
+        props["scaleSettings"] = check_scale_settings(scale)
+        now = utc_now()
+        self.store.execute("UPDATE bai_clusters SET properties = ?, allocation_state = 'resizing', "
+                           "allocation_state_time = ?, errors = '[]' WHERE id = ?", (json.dumps(props), now, row["id"]))
+        self.runner.allocator.reconcile(row["id"])
+        return self.cluster_json(self._cluster_row(row["resource_group"], row["workspace"], row["name"]))
+
+    def delete_cluster(self, rg: str, ws: str, name: str) -> Optional[Lro]:
+        workspace = self._workspace_row(self.resource_group(rg), ws)
+        row = self.find_cluster(workspace["resource_group"], workspace["name"], name)
+        if row is None:
+            return None
+        self._set_deleting("bai_clusters", row["id"])
+        return self._lro(self.cluster_json(row)["id"], workspace["location"], "delete-cluster",
+                         lambda: self._delete_cluster_now(row))
+
+    def _delete_cluster_now(self, row: sqlite3.Row) -> None:
+        """Stop the cluster's allocation and its running jobs, remove its nodes, then the cluster."""
+        self._set_deleting("bai_clusters", row["id"])
+        self.runner.allocator.release(row["id"])
+        running = [r["job_id"] for r in self.store.query(
+            "SELECT DISTINCT job_id FROM bai_nodes WHERE cluster_id = ? AND job_id IS NOT NULL", (row["id"],))]
+        self.runner.stop_jobs(running, errors.job_cluster_deleted(row["name"]))
+        for node in self.store.query("SELECT node_id FROM bai_nodes WHERE cluster_id = ?", (row["id"],)):
+            self.remove_node(row, node["node_id"])
+        shutil.rmtree(self.cluster_dir(row), ignore_errors=True)  # never follows the share symlinks
+        self.store.execute("DELETE FROM bai_clusters WHERE id = ?", (row["id"],))
+        log.info("cluster %s/%s/%s deleted", row["resource_group"], row["workspace"], row["name"])
+        self.runner.notify()  # queued jobs of this cluster now fail
+
+    def cluster_remote_logins(self, rg: str, ws: str, name: str) -> list:
+        workspace = self._workspace_row(self.resource_group(rg), ws)
+        row = self._cluster_row(workspace["resource_group"], workspace["name"], name)
+        return self._remote_logins("cluster_id = ?", (row["id"],))
+
+    def _remote_logins(self, where: str, params: tuple) -> list:
+        rows = self.store.query("SELECT node_id, seq FROM bai_nodes WHERE {} ORDER BY seq".format(where), params)
+        return [{"nodeId": r["node_id"], "ipAddress": "127.0.0.1", "port": REMOTE_LOGIN_BASE_PORT + r["seq"]}
+                for r in rows]
+
+    # ---- nodes (written by the runner's allocator and scheduler) ------------------------------
+
+    def cluster_dir(self, cluster: sqlite3.Row) -> Path:
+        return self.nodes_root / cluster["resource_group"] / cluster["workspace"] / cluster["name"]
+
+    def node_dir(self, cluster: sqlite3.Row, node_id: str) -> Path:
+        return self.cluster_dir(cluster) / node_id
+
+    def nodes(self, cluster_id: int) -> list:
+        return self.store.query("SELECT * FROM bai_nodes WHERE cluster_id = ? ORDER BY seq", (cluster_id,))
+
+    def add_nodes(self, cluster_id: int, count: int) -> list:
+        """New nodes in state preparing; returns their ids (shaped like the service's, e.g. tvm-..._1-2018...z)."""
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dt%H%M%Sz")
+        batch = uuid.uuid4().int % 10**10
+        now = utc_now()
+        with self.store.transaction():
+            row = self.store.query_one("SELECT COALESCE(MAX(seq), -1) AS seq FROM bai_nodes WHERE cluster_id = ?",
+                                       (cluster_id,))
+            ids = []
+            for seq in range(row["seq"] + 1, row["seq"] + 1 + count):
+                node_id = "tvm-{:010d}_{}-{}".format(batch, seq + 1, stamp)
+                self.store.execute("INSERT INTO bai_nodes (node_id, cluster_id, seq, state, state_time) "
+                                   "VALUES (?, ?, ?, 'preparing', ?)", (node_id, cluster_id, seq, now))
+                ids.append(node_id)
+        return ids
+
+    def set_node_state(self, node_id: str, state: str, only_from: Optional[str] = None) -> bool:
+        sql = "UPDATE bai_nodes SET state = ?, state_time = ? WHERE node_id = ?"
+        params: tuple = (state, utc_now(), node_id)
+        if only_from:
+            sql += " AND state = ?"
+            params += (only_from,)
+        return self.store.execute(sql, params) == 1
+
+    def node_unusable(self, cluster_id: int, node_id: str, error: dict) -> None:
+        """A node that failed to mount or set up: unusable, with the reason in the cluster's errors."""
+        with self.store.transaction():
+            self.set_node_state(node_id, "unusable")
+            row = self.store.query_one("SELECT errors FROM bai_clusters WHERE id = ?", (cluster_id,))
+            if row is not None:
+                known = _json(row["errors"], [])
+                if error not in known:
+                    self.store.execute("UPDATE bai_clusters SET errors = ? WHERE id = ?",
+                                       (json.dumps(known + [error]), cluster_id))
+
+    def remove_node(self, cluster: sqlite3.Row, node_id: str) -> None:
+        shutil.rmtree(self.node_dir(cluster, node_id), ignore_errors=True)
+        self.store.execute("DELETE FROM bai_nodes WHERE node_id = ?", (node_id,))
+
+    def set_allocation_state(self, cluster_id: int, state: str, properties: str) -> bool:
+        """Set allocationState unless the cluster's properties changed since ``properties`` was read
+        (a resize arrived meanwhile); the transition time moves only on a change."""
+        return self.store.execute(
+            "UPDATE bai_clusters SET allocation_state_time = CASE WHEN allocation_state = ? THEN "
+            "allocation_state_time ELSE ? END, allocation_state = ? WHERE id = ? AND properties = ?",
+            (state, utc_now(), state, cluster_id, properties)) == 1
+
+    def reset_nodes_after_restart(self) -> None:
+        """Nodes survive a restart, their jobs do not: running nodes are idle again; half-made nodes
+        (preparing, leaving) are dropped and the allocator makes up the count."""
+        self.store.execute("UPDATE bai_nodes SET state = 'idle', job_id = NULL, state_time = ? WHERE state = 'running'",
+                           (utc_now(),))
+        for node in self.store.query("SELECT n.node_id, n.cluster_id FROM bai_nodes n WHERE state IN "
+                                     "('preparing', 'leaving')"):
+            cluster = self.cluster_by_id(node["cluster_id"])
+            if cluster is None:
+                self.store.execute("DELETE FROM bai_nodes WHERE node_id = ?", (node["node_id"],))
+            else:
+                self.remove_node(cluster, node["node_id"])
+
+    # ---- jobs --------------------------------------------------------------------------------
+
+    def _job_row(self, rg: str, ws: str, exp: str, name: str) -> sqlite3.Row:
+        row = self.store.query_one("SELECT * FROM bai_jobs WHERE resource_group = ? AND workspace = ? AND "
+                                   "experiment = ? AND name = ?", (rg, ws, exp, name))
+        if row is None:
+            raise errors.job_not_found(name)
+        return row
+
+    def _experiment_of(self, rg: str, ws: str, exp: str, for_update: bool = False) -> tuple:
+        """(workspace row, experiment row) with 404s for each missing level."""
+        workspace = (self._writable_workspace(rg, ws) if for_update
+                     else self._workspace_row(self.resource_group(rg), ws))
+        experiment = self._experiment_row(workspace["resource_group"], workspace["name"], exp)
+        if for_update and experiment["provisioning_state"] == "deleting":
+            raise errors.being_deleted("experiment", experiment["name"])
+        return workspace, experiment
+
+    def job_by_id(self, job_id: int) -> Optional[sqlite3.Row]:
+        return self.store.query_one("SELECT * FROM bai_jobs WHERE id = ?", (job_id,))
+
+    def job_json(self, row: sqlite3.Row) -> dict:
+        props = strip_secrets(_json(row["properties"]))
+        toolkit = toolkit_of(props)
+        props.update({
+            "experimentName": row["experiment"],
+            "toolType": TOOLKITS[toolkit],
+            "jobOutputDirectoryPathSegment": self.output_segment(row),
+            "creationTime": row["creation_time"],
+            "provisioningState": row["provisioning_state"],
+            "provisioningStateTransitionTime": row["provisioning_state_time"],
+            "executionState": row["execution_state"],
+            "executionStateTransitionTime": row["execution_state_time"],
+        })
+        if row["start_time"]:  # absent while queued (reference 2.4)
+            info: dict = {"startTime": row["start_time"]}
+            if row["end_time"]:
+                info["endTime"] = row["end_time"]
+            if row["exit_code"] is not None:
+                info["exitCode"] = row["exit_code"]
+            info["errors"] = _json(row["errors"], []) or None
+            props["executionInfo"] = info
+        return {"id": self.resource_id(row["resource_group"], "workspaces", row["workspace"], "experiments",
+                                       row["experiment"], "jobs", row["name"]),
+                "name": row["name"], "type": PROVIDER + "/workspaces/experiments/jobs", "properties": props}
+
+    def output_segment(self, row: sqlite3.Row) -> str:
+        """jobOutputDirectoryPathSegment: ``{sub}/{rg}/workspaces/{ws}/experiments/{exp}/jobs/{job}/{uuid}``."""
+        return "{}/{}/workspaces/{}/experiments/{}/jobs/{}/{}".format(
+            self.subscription_id, row["resource_group"], row["workspace"], row["experiment"], row["name"], row["uuid"])
+
+    def create_job(self, rg: str, ws: str, exp: str, name: str, body: dict) -> Lro:
+        """PUT: record the job as queued (the operation is done then); the scheduler picks it up."""
+        workspace, experiment = self._experiment_of(rg, ws, exp, for_update=True)
+        rg, ws, exp = workspace["resource_group"], workspace["name"], experiment["name"]
+        props = check_job(body)
+        cluster = self._job_cluster(workspace, props)
+        existing = self.store.query_one("SELECT * FROM bai_jobs WHERE resource_group = ? AND workspace = ? AND "
+                                        "experiment = ? AND name = ?", (rg, ws, exp, name))
+        if existing is not None:
+            return self._repeat_put("job", existing, props, workspace["location"])
+        now = utc_now()
+        self.store.execute(
+            "INSERT INTO bai_jobs (resource_group, workspace, experiment, name, uuid, location, properties, mounts, "
+            "cluster, priority, creation_time, provisioning_state, provisioning_state_time, execution_state, "
+            "execution_state_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'succeeded', ?, 'queued', ?)",
+            (rg, ws, exp, name, str(uuid.uuid4()), workspace["location"], json.dumps(props),
+             json.dumps(self._mount_table(cluster, props)), cluster["name"], PRIORITIES[props["schedulingPriority"]],
+             now, now, now))
+        log.info("job %s/%s/%s/%s queued on cluster %s", rg, ws, exp, name, cluster["name"])
+        lro = self._lro(self.job_json(self._job_row(rg, ws, exp, name))["id"], workspace["location"], "create-job")
+        self.runner.notify()
+        return lro
+
+    def _job_cluster(self, workspace: sqlite3.Row, props: dict) -> sqlite3.Row:
+        """The cluster a job names: it must exist, be in the job's workspace and be big enough."""
+        cluster_id = props["cluster"]["id"]
+        expected = self.resource_id(workspace["resource_group"], "workspaces", workspace["name"], "clusters", "")
+        if not cluster_id.lower().startswith(expected.lower()) or "/" in cluster_id[len(expected):].strip("/"):
+            raise errors.job_cluster_invalid(
+                "properties.cluster.id '{}' is not a cluster of workspace {}: a job runs on a cluster of its own "
+                "workspace ({}<cluster name>).".format(cluster_id, workspace["name"], expected))
+        name = cluster_id[len(expected):].strip("/")
+        cluster = self.find_cluster(workspace["resource_group"], workspace["name"], name)
+        if cluster is None or cluster["provisioning_state"] == "deleting":
+            raise errors.job_cluster_invalid("The cluster '{}' named by properties.cluster.id does not exist in "
+                                             "workspace {}.".format(name, workspace["name"]))
+        most = max_node_count(_json(cluster["properties"])["scaleSettings"])
+        # A cluster scaled to zero takes jobs: they wait until it is scaled up, as on the service.
+        if 0 < most < props["nodeCount"]:
+            raise errors.invalid_parameter("The job asks for {} node(s) (properties.nodeCount) but cluster {} has at "
+                                           "most {}.".format(props["nodeCount"], cluster["name"], most))
+        return cluster
+
+    def _mount_table(self, cluster: sqlite3.Row, props: dict) -> dict:
+        """Which share is mounted where, kept with the job so that its outputs stay listable
+        after the cluster is gone: ``{"cluster": {relativeMountPath: share}, "job": {...}}``."""
+        def shares(volumes: Optional[dict]) -> dict:
+            table = {}
+            for share in (volumes or {}).get("azureFileShares") or []:
+                try:
+                    table[share["relativeMountPath"].strip("/")] = self.files.share_from_url(share["azureFileUrl"])
+                except ValueError:
+                    pass  # mounting fails later, with a clear error on the node or the job
+            return table
+
+        cluster_props = _json(cluster["properties"])
+        return {"cluster": shares(cluster_props.get("nodeSetup", {}).get("mountVolumes")),
+                "job": shares(props.get("mountVolumes"))}
+
+    def get_job(self, rg: str, ws: str, exp: str, name: str) -> dict:
+        _, experiment = self._experiment_of(rg, ws, exp)
+        return self.job_json(self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"],
+                                           name))
+
+    def list_jobs(self, rg: str, ws: str, exp: str) -> list:
+        _, experiment = self._experiment_of(rg, ws, exp)
+        rows = self.store.query("SELECT * FROM bai_jobs WHERE resource_group = ? AND workspace = ? AND experiment = ? "
+                                "ORDER BY id", (experiment["resource_group"], experiment["workspace"], experiment["name"]))
+        return [self.job_json(row) for row in rows]
+
+    def terminate_job(self, rg: str, ws: str, exp: str, name: str) -> Lro:
+        """POST terminate: a queued job fails at once; a running one is stopped (the operation ends when its
+        process has exited); a finished one is left alone."""
+        workspace, experiment = self._experiment_of(rg, ws, exp)
+        row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
+        resource_id = self.job_json(row)["id"]
+        if self.fail_queued_job(row["id"], errors.job_terminated()):
+            return self._lro(resource_id, workspace["location"], "terminate-job")
+        return self._lro(resource_id, workspace["location"], "terminate-job",
+                         lambda: self.runner.stop_jobs([row["id"]], errors.job_terminated()))
+
+    def delete_job(self, rg: str, ws: str, exp: str, name: str) -> Optional[Lro]:
+        workspace, experiment = self._experiment_of(rg, ws, exp)
+        try:
+            row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
+        except ArmError:
+            return None
+        self._set_deleting("bai_jobs", row["id"])
+        return self._lro(self.job_json(row)["id"], workspace["location"], "delete-job",
+                         lambda: self._delete_jobs_now("id = ?", (row["id"],)))
+
+    def _delete_jobs_now(self, where: str, params: tuple) -> None:
+        """Stop the matching jobs that run, then remove them all. Their outputs on shares stay."""
+        ids = [row["id"] for row in self.store.query("SELECT id FROM bai_jobs WHERE " + where, params)]
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        # 'deleting' first, so the scheduler starts none of them meanwhile.
+        self.store.execute("UPDATE bai_jobs SET provisioning_state = 'deleting', provisioning_state_time = ? "
+                           "WHERE id IN ({})".format(marks), (utc_now(), *ids))
+        self.runner.stop_jobs(ids, errors.job_terminated())
+        self.store.execute("DELETE FROM bai_jobs WHERE id IN ({})".format(marks), ids)
+
+    def job_remote_logins(self, rg: str, ws: str, exp: str, name: str) -> list:
+        _, experiment = self._experiment_of(rg, ws, exp)
+        row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
+        return self._remote_logins("job_id = ?", (row["id"],))
+
+    # ---- job execution records (written by the runner) ---------------------------------------
+
+    def queued_jobs(self) -> list:
+        """Jobs waiting for nodes, highest priority first, then oldest first."""
+        return self.store.query("SELECT * FROM bai_jobs WHERE execution_state = 'queued' AND "
+                                "provisioning_state = 'succeeded' ORDER BY priority DESC, id")
+
+    def claim_nodes(self, job_id: int, node_ids: list) -> bool:
+        """Atomically move a queued job to running on idle nodes; False if either changed meanwhile."""
+        now = utc_now()
+        marks = ",".join("?" * len(node_ids))
+        try:
+            with self.store.transaction():
+                if self.store.execute("UPDATE bai_jobs SET execution_state = 'running', execution_state_time = ?, "
+                                      "start_time = ? WHERE id = ? AND execution_state = 'queued' AND "
+                                      "provisioning_state = 'succeeded'", (now, now, job_id)) != 1:
+                    raise _Changed
+                if self.store.execute("UPDATE bai_nodes SET state = 'running', job_id = ?, state_time = ? WHERE "
+                                      "node_id IN ({}) AND state = 'idle'".format(marks),
+                                      (job_id, now, *node_ids)) != len(node_ids):
+                    raise _Changed
+        except _Changed:
+            return False
+        return True
+
+    def record_process(self, job_id: int, pid: int, start_time: Optional[int]) -> None:
+        self.store.execute("UPDATE bai_jobs SET pid = ?, pid_start_time = ? WHERE id = ?", (pid, start_time, job_id))
+
+    def mark_terminating(self, job_ids: list) -> None:
+        if job_ids:
+            self.store.execute("UPDATE bai_jobs SET execution_state = 'terminating', execution_state_time = ? WHERE "
+                               "execution_state = 'running' AND id IN ({})".format(",".join("?" * len(job_ids))),
+                               (utc_now(), *job_ids))
+
+    def finish_job(self, job_id: int, state: str, exit_code: Optional[int], job_errors: list) -> None:
+        """Record how a started job ended and give its nodes back (idle)."""
+        now = utc_now()
+        with self.store.transaction():
+            self.store.execute("UPDATE bai_jobs SET execution_state = ?, execution_state_time = ?, end_time = ?, "
+                               "exit_code = ?, errors = ?, pid = NULL, pid_start_time = NULL WHERE id = ?",
+                               (state, now, now, exit_code, json.dumps(job_errors) if job_errors else None, job_id))
+            self.store.execute("UPDATE bai_nodes SET state = 'idle', job_id = NULL, state_time = ? WHERE job_id = ?",
+                               (now, job_id))
+
+    def fail_queued_job(self, job_id: int, error: dict) -> bool:
+        """A queued job that will never run (terminated, cluster gone): failed, start = end, no exit code."""
+        now = utc_now()
+        return self.store.execute(
+            "UPDATE bai_jobs SET execution_state = 'failed', execution_state_time = ?, start_time = ?, end_time = ?, "
+            "errors = ? WHERE id = ? AND execution_state = 'queued'", (now, now, now, json.dumps([error]), job_id)) == 1
+
+    def interrupted_jobs(self) -> list:
+        """Jobs recorded as started when the emulator (re)starts: their runner is gone."""
+        return self.store.query("SELECT * FROM bai_jobs WHERE execution_state IN ('running', 'terminating')")
+
+    def finish_interrupted_deletes(self) -> None:
+        """Deletes that a stop or crash cut short are completed (nothing runs yet at start-up)."""
+        self._delete_jobs_now("provisioning_state = 'deleting'", ())
+        for row in self.store.query("SELECT * FROM bai_clusters WHERE provisioning_state = 'deleting'"):
+            self._delete_cluster_now(row)
+        for row in self.store.query("SELECT * FROM bai_experiments WHERE provisioning_state = 'deleting'"):
+            self._delete_jobs_now("resource_group = ? AND workspace = ? AND experiment = ?",
+                                  (row["resource_group"], row["workspace"], row["name"]))
+            self.store.execute("DELETE FROM bai_experiments WHERE id = ?", (row["id"],))
+        for row in self.store.query("SELECT * FROM bai_workspaces WHERE provisioning_state = 'deleting'"):
+            self._delete_workspace_now(row)
+        prefix = "/subscriptions/{}/resourceGroups/".format(self.subscription_id).lower()
+        for op_id in self.ctx.operations.unfinished():
+            op = self.ctx.operations.get(op_id)
+            if op and op["resource_id"].lower().startswith(prefix) and "/providers/microsoft.batchai/" in \
+                    op["resource_id"].lower():
+                self.ctx.operations.finish(op_id)
+
+    # ---- listOutputFiles ---------------------------------------------------------------------
+
+    def list_output_files(self, rg: str, ws: str, exp: str, name: str, directory_id: str, directory: str,
+                          expiry_minutes: int, max_results: int, marker: Optional[str]) -> tuple:
+        """One page of the entries of a job's output directory: (entries, marker of the next page or None)."""
+        _, experiment = self._experiment_of(rg, ws, exp)
+        row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
+        share, base = self._output_location(row, directory_id)
+        share_root = self._share_root(share)
+        inner = _relative_directory(directory)
+        path_in_share = "/".join(base + inner)
+        target = share_root.joinpath(*base, *inner)
+        resolved_root = share_root.resolve()
+        if target.exists() and resolved_root not in (target.resolve(), *target.resolve().parents):
+            raise errors.invalid_parameter("The directory '{}' is outside the output directory.".format(directory))
+        entries = sorted(os.scandir(target), key=lambda e: e.name) if target.is_dir() else []
+        if marker:
+            entries = [e for e in entries if e.name > marker]
+        page, more = entries[:max_results], len(entries) > max_results
+        files = [self._file_entry(share, path_in_share, entry, expiry_minutes) for entry in page]
+        return files, (page[-1].name if more else None)
+
+    def _share_root(self, share: str) -> Path:
+        try:
+            return Path(self.files.share_path(share))
+        except LookupError:
+            raise errors.share_gone(share) from None
+
+    def _file_entry(self, share: str, directory_in_share: str, entry: os.DirEntry, expiry_minutes: int) -> dict:
+        if entry.is_dir():
+            return {"name": entry.name, "fileType": "directory"}
+        stat = entry.stat()
+        path = posixpath.join(directory_in_share, entry.name)
+        return {"name": entry.name, "fileType": "file",
+                "downloadUrl": self.files.file_sas_url(share, path, expiry_minutes, "rl"),
+                "properties": {"lastModified": _iso_mtime(stat.st_mtime), "contentLength": stat.st_size}}
+
+    def _output_location(self, row: sqlite3.Row, directory_id: str) -> tuple:
+        """(share, path parts in the share) of the stdouterr folder or of an output directory."""
+        props = _json(row["properties"])
+        segment = self.output_segment(row).split("/")
+        if directory_id.lower() == STDOUTERR:
+            prefix, tail = props["stdOutErrPathPrefix"], segment + [STDOUTERR]
+        else:
+            outputs = props.get("outputDirectories") or []
+            match = (next((o for o in outputs if o["id"] == directory_id), None)
+                     or next((o for o in outputs if o["id"].lower() == directory_id.lower()), None))
+            if match is None:
+                raise errors.output_directory_not_found(row["name"], directory_id,
+                                                        [o["id"] for o in outputs] + [STDOUTERR])
+            prefix, tail = match["pathPrefix"], segment + ["outputs"]
+            if match.get("pathSuffix"):
+                tail += _path_parts(_expand_user_variables(match["pathSuffix"], props))
+        located = _locate_on_share(_expand_user_variables(prefix, props), _json(row["mounts"], {}))
+        if located is None:
+            raise errors.not_on_mount_root(directory_id)
+        share, parts = located
+        return share, parts + tail
+
+
+class _Changed(Exception):
+    """Rolls back a claim whose job or nodes changed under it."""
+
+
+MOUNT_ROOTS = (("AZ_BATCHAI_MOUNT_ROOT", "cluster"), ("AZ_BATCHAI_JOB_MOUNT_ROOT", "job"))
+
+
+def _path_parts(path: str) -> list:
+    return [part for part in path.split("/") if part and part != "."]
+
+
+def _relative_directory(directory: str) -> list:
+    """The ``directory`` query parameter as path parts; no way out of the output directory."""
+    normalized = posixpath.normpath(directory or ".")
+    if normalized.startswith("/") or normalized == ".." or normalized.startswith("../"):
+        raise errors.invalid_parameter("The directory '{}' must be a relative path inside the output directory."
+                                       .format(directory))
+    return _path_parts(normalized)
+
+
+def _expand_user_variables(path: str, props: dict) -> str:
+    """Expand the job's own (non-secret) environment variables in a path; AZ_BATCHAI_* stay."""
+    from ..runner.environment import expand  # the runner expands the same way when it runs the job
+    variables = {v["name"]: v["value"] for v in props.get("environmentVariables") or []}
+    return expand(path, variables)
+
+
+def _locate_on_share(path: str, mounts: dict) -> Optional[tuple]:
+    """Map ``$AZ_BATCHAI_MOUNT_ROOT/<relativeMountPath>/rest`` (or the job mount root) to (share, rest parts)."""
+    for variable, scope in MOUNT_ROOTS:
+        for form in ("$" + variable, "${" + variable + "}"):
+            if path != form and not path.startswith(form + "/"):
+                continue
+            parts = _path_parts(path[len(form):])
+            for relative, share in sorted(mounts.get(scope, {}).items(), key=lambda item: -len(item[0])):
+                mount_parts = _path_parts(relative)
+                if parts[:len(mount_parts)] == mount_parts:
+                    return share, parts[len(mount_parts):]
+    return None
+

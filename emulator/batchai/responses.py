@@ -1,0 +1,223 @@
+"""Batch AI request handlers: check the request, call the backend, shape the response.
+
+Status codes as the real service (reference section 1): workspace and experiment PUT 200 with
+the resource; cluster and job PUT, every DELETE and terminate 202 with no body and the
+``Azure-AsyncOperation`` / ``Location`` polling URLs. Lists are ``{"value": [...], "nextLink"?}``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, Optional
+from urllib.parse import quote, urlencode
+
+from werkzeug.wrappers import Request, Response
+
+from ..core.arm import json_response, read_json
+from . import exceptions as errors
+from .exceptions import API_VERSION
+from .models import BatchAIBackend, Lro
+from .validation import check_name
+
+# URL parameter -> the resource kind named in a 400 about it.
+NAMED_PARAMETERS = {"workspace": "workspace", "experiment": "experiment", "cluster": "cluster", "job": "job"}
+MAX_RESULTS = 1000
+LINK_EXPIRY_MINUTES = (5, 600)
+
+
+def batchai_operation(resource_type: str) -> Callable:
+    """Checks shared by every handler: api-version 2018-05-01, our subscription, valid names."""
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def handler(self: "BatchAIResponses", request: Request, **params: str) -> Response:
+            version = request.args.get("api-version", "")
+            if version != API_VERSION:
+                raise errors.unsupported_api_version(version, "Microsoft.BatchAI/" + resource_type)
+            if params["subscription"].lower() != self.backend.subscription_id.lower():
+                raise errors.subscription_not_found(params["subscription"])
+            for parameter, kind in NAMED_PARAMETERS.items():
+                if parameter in params:
+                    check_name(kind, params[parameter])
+            return method(self, request, **params)
+        return handler
+    return decorate
+
+
+def _int_parameter(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise errors.invalid_parameter("The query parameter '{}' must be an integer from {} to {}; got '{}'.".format(
+            name, low, high, raw))
+    return value
+
+
+class BatchAIResponses:
+    def __init__(self, backend: BatchAIBackend) -> None:
+        self.backend = backend
+        self.operations = backend.ctx.operations
+        self.arm_url = backend.ctx.arm_url
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _accepted(self, lro: Optional[Lro]) -> Response:
+        """202 with the polling URLs; a delete of something already gone is 204 (done)."""
+        if lro is None:
+            return json_response(None, 204)
+        headers = self.operations.headers(lro.op_id, "providers/Microsoft.BatchAI/locations/" + lro.location,
+                                          API_VERSION)
+        return json_response(None, 202, headers)
+
+    def _next_link(self, request: Request, **params) -> str:
+        query = {key: value for key, value in request.args.items() if key != "$skiptoken"}
+        query.update(params)
+        return "{}{}?{}".format(self.arm_url, quote(request.path), urlencode(query))
+
+    def _page(self, request: Request, items: list) -> Response:
+        """``{"value": [...]}`` with at most ``maxresults`` items and a nextLink to the rest."""
+        size = _int_parameter(request, "maxresults", MAX_RESULTS, 1, MAX_RESULTS)
+        start = _int_parameter(request, "$skiptoken", 0, 0, 10**9)
+        body: dict = {"value": items[start:start + size]}
+        if start + size < len(items):
+            body["nextLink"] = self._next_link(request, maxresults=size, **{"$skiptoken": start + size})
+        return json_response(body)
+
+    # ---- workspaces --------------------------------------------------------------------------
+
+    @batchai_operation("workspaces")
+    def list_workspaces(self, request: Request, subscription: str) -> Response:
+        return self._page(request, self.backend.list_workspaces())
+
+    @batchai_operation("workspaces")
+    def list_workspaces_by_resource_group(self, request: Request, subscription: str, resource_group: str) -> Response:
+        return self._page(request, self.backend.list_workspaces(resource_group))
+
+    @batchai_operation("workspaces")
+    def create_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
+        return json_response(self.backend.create_workspace(resource_group, workspace, read_json(request)))
+
+    @batchai_operation("workspaces")
+    def get_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
+        return json_response(self.backend.get_workspace(resource_group, workspace))
+
+    @batchai_operation("workspaces")
+    def update_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
+        return json_response(self.backend.update_workspace(resource_group, workspace, read_json(request)))
+
+    @batchai_operation("workspaces")
+    def delete_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
+        return self._accepted(self.backend.delete_workspace(resource_group, workspace))
+
+    # ---- experiments -------------------------------------------------------------------------
+
+    @batchai_operation("workspaces/experiments")
+    def list_experiments(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
+        return self._page(request, self.backend.list_experiments(resource_group, workspace))
+
+    @batchai_operation("workspaces/experiments")
+    def create_experiment(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                          experiment: str) -> Response:
+        return json_response(self.backend.create_experiment(resource_group, workspace, experiment))
+
+    @batchai_operation("workspaces/experiments")
+    def get_experiment(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                       experiment: str) -> Response:
+        return json_response(self.backend.get_experiment(resource_group, workspace, experiment))
+
+    @batchai_operation("workspaces/experiments")
+    def delete_experiment(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                          experiment: str) -> Response:
+        return self._accepted(self.backend.delete_experiment(resource_group, workspace, experiment))
+
+    # ---- clusters ----------------------------------------------------------------------------
+
+    @batchai_operation("workspaces/clusters")
+    def list_clusters(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
+        return self._page(request, self.backend.list_clusters(resource_group, workspace))
+
+    @batchai_operation("workspaces/clusters")
+    def create_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                       cluster: str) -> Response:
+        return self._accepted(self.backend.create_cluster(resource_group, workspace, cluster, read_json(request)))
+
+    @batchai_operation("workspaces/clusters")
+    def get_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                    cluster: str) -> Response:
+        return json_response(self.backend.get_cluster(resource_group, workspace, cluster))
+
+    @batchai_operation("workspaces/clusters")
+    def update_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                       cluster: str) -> Response:
+        return json_response(self.backend.update_cluster(resource_group, workspace, cluster, read_json(request)))
+
+    @batchai_operation("workspaces/clusters")
+    def delete_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                       cluster: str) -> Response:
+        return self._accepted(self.backend.delete_cluster(resource_group, workspace, cluster))
+
+    @batchai_operation("workspaces/clusters")
+    def list_cluster_remote_login_information(self, request: Request, subscription: str, resource_group: str,
+                                              workspace: str, cluster: str) -> Response:
+        return self._page(request, self.backend.cluster_remote_logins(resource_group, workspace, cluster))
+
+    # ---- jobs --------------------------------------------------------------------------------
+
+    @batchai_operation("workspaces/experiments/jobs")
+    def list_jobs(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                  experiment: str) -> Response:
+        return self._page(request, self.backend.list_jobs(resource_group, workspace, experiment))
+
+    @batchai_operation("workspaces/experiments/jobs")
+    def create_job(self, request: Request, subscription: str, resource_group: str, workspace: str, experiment: str,
+                   job: str) -> Response:
+        return self._accepted(self.backend.create_job(resource_group, workspace, experiment, job, read_json(request)))
+
+    @batchai_operation("workspaces/experiments/jobs")
+    def get_job(self, request: Request, subscription: str, resource_group: str, workspace: str, experiment: str,
+                job: str) -> Response:
+        return json_response(self.backend.get_job(resource_group, workspace, experiment, job))
+
+    @batchai_operation("workspaces/experiments/jobs")
+    def delete_job(self, request: Request, subscription: str, resource_group: str, workspace: str, experiment: str,
+                   job: str) -> Response:
+        return self._accepted(self.backend.delete_job(resource_group, workspace, experiment, job))
+
+    @batchai_operation("workspaces/experiments/jobs")
+    def terminate_job(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                      experiment: str, job: str) -> Response:
+        return self._accepted(self.backend.terminate_job(resource_group, workspace, experiment, job))
+
+    @batchai_operation("workspaces/experiments/jobs")
+    def list_job_remote_login_information(self, request: Request, subscription: str, resource_group: str,
+                                          workspace: str, experiment: str, job: str) -> Response:
+        return self._page(request, self.backend.job_remote_logins(resource_group, workspace, experiment, job))
+
+    @batchai_operation("workspaces/experiments/jobs")
+    def list_output_files(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                          experiment: str, job: str) -> Response:
+        """POST (first page) or GET (nextLink): the entries of one directory of a job's outputs."""
+        directory_id = request.args.get("outputdirectoryid")
+        if not directory_id:
+            raise errors.missing_property("outputdirectoryid", "the id of the output directory, or 'stdouterr'")
+        expiry = _int_parameter(request, "linkexpiryinminutes", 60, *LINK_EXPIRY_MINUTES)
+        size = _int_parameter(request, "maxresults", MAX_RESULTS, 1, MAX_RESULTS)
+        marker: Optional[str] = request.args.get("$skiptoken") or None
+        entries, next_marker = self.backend.list_output_files(
+            resource_group, workspace, experiment, job, directory_id, request.args.get("directory", "."),
+            expiry, size, marker)
+        body: dict = {"value": entries}
+        if next_marker is not None:
+            body["nextLink"] = self._next_link(request, **{"$skiptoken": next_marker})
+        return json_response(body)
+
+    # ---- long-running operations -------------------------------------------------------------
+
+    @batchai_operation("locations/operationresults")
+    def get_operation(self, request: Request, subscription: str, location: str, operation: str) -> Response:
+        """operationresults (Azure-AsyncOperation) and operationstatuses (Location, the final GET after a
+        terminate POST) answer alike: 200 with the operation's status."""
+        return json_response(self.operations.status_body(operation, request.url))

@@ -1,0 +1,46 @@
+"""Batch AI routes (API 2018-05-01), as azure-mgmt-batchai 7.0.0 calls them: ``(METHOD, regex, handler)``.
+
+Names are matched loosely (``[^/]+``) so that a bad name gets a 400 that says why, not a 404.
+"""
+SUBSCRIPTION = r"/subscriptions/(?P<subscription>[^/]+)"
+PROVIDER = SUBSCRIPTION + r"/resourceGroups/(?P<resource_group>[^/]+)/providers/Microsoft\.BatchAI"
+WORKSPACE = PROVIDER + r"/workspaces/(?P<workspace>[^/]+)"
+EXPERIMENT = WORKSPACE + r"/experiments/(?P<experiment>[^/]+)"
+CLUSTER = WORKSPACE + r"/clusters/(?P<cluster>[^/]+)"
+JOB = EXPERIMENT + r"/jobs/(?P<job>[^/]+)"
+OPERATIONS = SUBSCRIPTION + r"/providers/Microsoft\.BatchAI/locations/(?P<location>[^/]+)"
+
+url_paths = [
+    ("GET", SUBSCRIPTION + r"/providers/Microsoft\.BatchAI/workspaces", "list_workspaces"),
+    ("GET", PROVIDER + r"/workspaces", "list_workspaces_by_resource_group"),
+    ("PUT", WORKSPACE, "create_workspace"),
+    ("GET", WORKSPACE, "get_workspace"),
+    ("PATCH", WORKSPACE, "update_workspace"),
+    ("DELETE", WORKSPACE, "delete_workspace"),
+
+    ("GET", WORKSPACE + r"/experiments", "list_experiments"),
+    ("PUT", EXPERIMENT, "create_experiment"),
+    ("GET", EXPERIMENT, "get_experiment"),
+    ("DELETE", EXPERIMENT, "delete_experiment"),
+
+    ("GET", WORKSPACE + r"/clusters", "list_clusters"),
+    ("PUT", CLUSTER, "create_cluster"),
+    ("GET", CLUSTER, "get_cluster"),
+    ("PATCH", CLUSTER, "update_cluster"),
+    ("DELETE", CLUSTER, "delete_cluster"),
+    ("POST", CLUSTER + r"/listRemoteLoginInformation", "list_cluster_remote_login_information"),
+    ("GET", CLUSTER + r"/listRemoteLoginInformation", "list_cluster_remote_login_information"),
+
+    ("GET", EXPERIMENT + r"/jobs", "list_jobs"),
+    ("PUT", JOB, "create_job"),
+    ("GET", JOB, "get_job"),
+    ("DELETE", JOB, "delete_job"),
+    ("POST", JOB + r"/terminate", "terminate_job"),
+    ("POST", JOB + r"/listOutputFiles", "list_output_files"),
+    ("GET", JOB + r"/listOutputFiles", "list_output_files"),  # nextLink pages are GETs
+    ("POST", JOB + r"/listRemoteLoginInformation", "list_job_remote_login_information"),
+    ("GET", JOB + r"/listRemoteLoginInformation", "list_job_remote_login_information"),
+
+    ("GET", OPERATIONS + r"/operationresults/(?P<operation>[^/]+)", "get_operation"),
+    ("GET", OPERATIONS + r"/operationstatuses/(?P<operation>[^/]+)", "get_operation"),
+]

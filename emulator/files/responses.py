@@ -1,0 +1,677 @@
+"""The File service's HTTP layer: the WSGI application (parse, route, authenticate, answer,
+errors) and one handler per operation (``FilesResponses``).
+
+Put Range bodies go from the socket to the file with ``splice`` (no copy through Python), or,
+where that is not possible, from ``wsgi.input`` through a reusable buffer with ``os.pwrite``;
+downloads are streamed from the file with ``os.pread``. Nothing on the Put Range path writes
+to SQLite.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import fcntl
+import hashlib
+import io
+import logging
+import os
+import re
+import threading
+import uuid
+from contextlib import contextmanager
+from http import HTTPStatus
+from typing import Iterable, Optional, Union
+from urllib.parse import quote, unquote, urlsplit
+
+from . import exceptions as err
+from . import xml
+from .auth import DEFAULT_VERSION, Grant, iter_x_ms_headers, parse_query
+from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, pwrite_all, validate_segment,
+                     validate_share_name)
+from .urls import FilesRouter
+
+log = logging.getLogger("emulator.files")
+
+_READ_CHUNK = 1024 * 1024
+_DRAIN_LIMIT = 8 * 1024 * 1024
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+_META_PREFIX = "HTTP_X_MS_META_"
+
+
+class FileRequest:
+    """One request, as the authenticator and the handlers need it."""
+
+    def __init__(self, environ: dict) -> None:
+        self.environ = environ
+        self.method = environ["REQUEST_METHOD"].upper()
+        raw = environ.get("REQUEST_URI") or environ.get("RAW_URI") or ""
+        if "://" in raw.split("?", 1)[0]:  # absolute-form request target
+            parts = urlsplit(raw)
+            raw = parts.path + ("?" + parts.query if parts.query else "")
+        raw_path, _, raw_query = raw.partition("?")
+        if not raw_path:  # not werkzeug: rebuild from the decoded path
+            raw_path = quote(environ.get("PATH_INFO", "/"))
+            raw_query = environ.get("QUERY_STRING", "")
+        self.raw_path = raw_path
+        self.query_pairs = parse_query(raw_query)
+        self.query = {}
+        for name, value in self.query_pairs:
+            self.query.setdefault(name.lower(), value)
+        self.scheme = environ.get("wsgi.url_scheme", "http")
+        self.remote_addr = environ.get("REMOTE_ADDR", "")
+        self.request_id = str(uuid.uuid4())
+        self.grant: Optional[Grant] = None
+        self._body: Optional[_Body] = None
+
+    def header(self, name: str) -> str:
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        return self.environ.get(key, "")
+
+    def x_ms_headers(self) -> list:
+        return list(iter_x_ms_headers(self.environ))
+
+    def metadata(self) -> dict:
+        return {key[len(_META_PREFIX):].lower(): value for key, value in self.environ.items()
+                if key.startswith(_META_PREFIX)}
+
+    def body(self) -> "_Body":
+        """The request body (one reader per request)."""
+        if self._body is None:
+            self._body = _Body(self.environ, self.content_length())
+        return self._body
+
+    def discard_body(self) -> None:
+        """Read and drop what the handler left of the body (an early error, an ignored body), so
+        that a keep-alive connection finds the next request line; very large leftovers are left
+        to the server, which then has to close the connection."""
+        try:
+            body = self.body()
+        except err.StorageError:
+            return
+        budget = body.left
+        if budget is None:
+            budget = _DRAIN_LIMIT if self.environ.get("wsgi.input_terminated") else 0
+        if budget <= 0 or budget > _DRAIN_LIMIT:
+            return
+        scratch = memoryview(bytearray(min(budget, 256 * 1024)))
+        try:
+            while budget > 0:
+                n = body.readinto(scratch[:min(len(scratch), budget)])
+                if not n:
+                    break
+                budget -= n
+        except OSError:
+            pass
+
+    def content_length(self) -> Optional[int]:
+        raw = self.header("content-length")
+        if raw == "":
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            raise err.invalid_header_value("Content-Length", raw) from None
+        if value < 0:
+            raise err.invalid_header_value("Content-Length", raw)
+        return value
+
+
+class Reply:
+    """A response: status, headers and a body (bytes or an iterable of bytes with ``length``)."""
+
+    def __init__(self, status: int, headers: Optional[dict] = None, body: Union[bytes, Iterable[bytes]] = b"",
+                 length: Optional[int] = None) -> None:
+        self.status = status
+        self.headers = headers or {}
+        self.body = body
+        self.length = len(body) if isinstance(body, bytes) else length
+
+
+class _Body:
+    """The request body (``Content-Length`` bytes, or a chunked body up to its end).
+
+    ``readinto`` never reads past the body, so the connection stays usable. ``copy_to_file``
+    moves the body into a file without copying it through Python: it ``splice``s from the
+    socket into a pipe and from the pipe into the file (Linux, plain http, known length).
+    """
+
+    def __init__(self, environ: dict, length: Optional[int]) -> None:
+        self._stream, self._left = environ["wsgi.input"], length
+        self._socket = environ.get("werkzeug.socket")
+        self._can_splice = (_SPLICE and length is not None and environ.get("wsgi.url_scheme") == "http"
+                            and isinstance(self._stream, io.BufferedReader) and self._socket is not None
+                            and not environ.get("wsgi.input_terminated"))
+
+    @property
+    def left(self) -> Optional[int]:
+        """Body bytes not read yet (None: unknown, a chunked body)."""
+        return self._left
+
+    def readinto(self, view: memoryview) -> int:
+        if self._left is not None:
+            if self._left <= 0:
+                return 0
+            view = view[:self._left]
+        n = self._stream.readinto(view) if hasattr(self._stream, "readinto") else _readinto_fallback(
+            self._stream, view)
+        if self._left is not None:
+            self._left -= n or 0
+        return n or 0
+
+    def at_end(self) -> bool:
+        if self._left is not None:
+            return self._left <= 0
+        probe = bytearray(1)
+        return not self.readinto(memoryview(probe))
+
+    def copy_to_file(self, fd: int, offset: int, length: int) -> bool:
+        """Write the next ``length`` body bytes at ``offset`` of ``fd``; False if this body
+        cannot be spliced (the caller then uses ``readinto``)."""
+        if not self._can_splice or length > self._left or self._socket.gettimeout() is not None:
+            return False
+        done = 0  # bytes taken around readinto (which keeps its own count)
+        try:
+            # What the buffered reader already holds (read ahead with the headers) goes first.
+            buffered = self._stream.peek(1) if length else b""
+            if buffered:
+                data = self._stream.read(min(len(buffered), length))
+                pwrite_all(fd, data, offset)
+                done = len(data)
+            if done < length:
+                with _PIPES.pipe() as (pipe_read, pipe_write):
+                    socket_fd = self._socket.fileno()
+                    while done < length:
+                        try:
+                            n = os.splice(socket_fd, pipe_write, min(_PIPE_SIZE, length - done), flags=_SPLICE_FLAGS)
+                        except OSError as exc:
+                            if exc.errno not in _NO_SPLICE:
+                                raise
+                            break  # no splice from this socket; nothing was taken from it
+                        if not n:
+                            raise err.incomplete_body()
+                        while n:
+                            m = _splice_out(pipe_read, fd, n, offset + done)
+                            n -= m
+                            done += m
+        finally:
+            self._left -= done
+        if done < length:
+            self._can_splice = False
+            self._copy_by_reading(fd, offset + done, length - done)
+        return True
+
+    def _copy_by_reading(self, fd: int, offset: int, length: int) -> None:
+        view = memoryview(bytearray(min(length, 1024 * 1024)))
+        while length > 0:
+            part = view[:min(len(view), length)]
+            filled = 0
+            while filled < len(part):
+                n = self.readinto(part[filled:])
+                if not n:
+                    raise err.incomplete_body()
+                filled += n
+            pwrite_all(fd, part, offset)
+            offset += len(part)
+            length -= len(part)
+
+
+def _splice_out(pipe_read: int, fd: int, count: int, offset: int) -> int:
+    try:
+        return os.splice(pipe_read, fd, count, offset_dst=offset, flags=_SPLICE_FLAGS)
+    except OSError as exc:
+        if exc.errno not in _NO_SPLICE:
+            raise
+        data = os.read(pipe_read, count)  # a file system without splice_write
+        pwrite_all(fd, data, offset)
+        return len(data)
+
+
+_NO_SPLICE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF)
+_SPLICE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
+_SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0)
+_PIPE_SIZE = 1024 * 1024
+
+
+class _PipePool:
+    """Empty pipes for ``splice``, reused; a pipe whose use failed may hold data and is closed."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self._free: list = []
+        self._lock = threading.Lock()
+        self.keep = keep
+
+    @contextmanager
+    def pipe(self):
+        with self._lock:
+            pair = self._free.pop() if self._free else None
+        if pair is None:
+            pair = os.pipe2(os.O_CLOEXEC)
+            try:
+                fcntl.fcntl(pair[1], fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+            except OSError:
+                pass
+        reuse = False
+        try:
+            yield pair
+            reuse = True
+        finally:
+            if reuse:
+                with self._lock:
+                    reuse = len(self._free) < self.keep
+                    if reuse:
+                        self._free.append(pair)
+            if not reuse:
+                os.close(pair[0])
+                os.close(pair[1])
+
+
+_PIPES = _PipePool()
+
+
+def _readinto_fallback(stream, view: memoryview) -> int:
+    data = stream.read(len(view))
+    view[:len(data)] = data
+    return len(data)
+
+
+class _FileStream:
+    """Streams ``length`` bytes of an open file from ``offset`` and closes it."""
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        self._fd, self._offset, self._left = fd, offset, length
+
+    def __iter__(self):
+        try:
+            while self._left > 0:
+                data = os.pread(self._fd, min(self._left, _READ_CHUNK), self._offset)
+                if not data:  # truncated behind our back: the client sees a short body
+                    return
+                self._offset += len(data)
+                self._left -= len(data)
+                yield data
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _parse_range(value: str, header: str) -> tuple[Optional[int], Optional[int]]:
+    m = _RANGE.match(value)
+    if not m or (m.group(1) == "" and m.group(2) == ""):
+        raise err.invalid_header_value(header, value, "Expected bytes=START-END.")
+    start = int(m.group(1)) if m.group(1) else None
+    end = int(m.group(2)) if m.group(2) else None
+    if start is not None and end is not None and end < start:
+        raise err.invalid_header_value(header, value, "The range end is before its start.")
+    return start, end
+
+
+def _request_range(request: FileRequest) -> tuple[str, str]:
+    for header in ("x-ms-range", "range"):
+        value = request.header(header)
+        if value:
+            return header, value
+    return "", ""
+
+
+def _entry_headers(entry: Entry) -> dict:
+    return {"ETag": entry.etag, "Last-Modified": entry.last_modified,
+            "x-ms-file-attributes": "Directory" if entry.is_dir else "Archive",
+            "x-ms-file-creation-time": entry.creation_time, "x-ms-file-last-write-time": entry.last_write_time,
+            "x-ms-file-change-time": entry.change_time, "x-ms-file-id": str(entry.ino),
+            "x-ms-file-permission-key": "emulator-default"}
+
+
+def _meta_headers(metadata: dict) -> dict:
+    return {"x-ms-meta-" + key: value for key, value in metadata.items()}
+
+
+def _int_header(request: FileRequest, name: str, required: bool = False) -> Optional[int]:
+    raw = request.header(name)
+    if not raw:
+        if required:
+            raise err.missing_required_header(name)
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise err.invalid_header_value(name, raw) from None
+    if value < 0:
+        raise err.invalid_header_value(name, raw)
+    return value
+
+
+def _int_query(request: FileRequest, name: str) -> Optional[int]:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise err.invalid_query_parameter_value(name, raw) from None
+    if not 1 <= value <= 5000:
+        raise err.invalid_query_parameter_value(name, raw, "maxresults must be 1 to 5000.")
+    return value
+
+
+def _content_properties(request: FileRequest) -> dict:
+    properties = {}
+    for header in CONTENT_PROPERTIES:
+        value = request.header(header)
+        if value:
+            properties[header] = value
+    if "x-ms-content-md5" in properties:
+        try:
+            base64.b64decode(properties["x-ms-content-md5"], validate=True)
+        except (binascii.Error, ValueError):
+            raise err.invalid_header_value("x-ms-content-md5", properties["x-ms-content-md5"]) from None
+    return properties
+
+
+class FilesResponses:
+    """One method per File service operation; each returns a ``Reply`` or raises StorageError."""
+
+    def __init__(self, backend: FilesBackend) -> None:
+        self.backend = backend
+
+    @property
+    def service_url(self) -> str:
+        return self.backend.files_url + "/"
+
+    # ------------------------------------------------------------ service
+    def list_shares(self, request: FileRequest, share, segments) -> Reply:
+        prefix, marker = request.query.get("prefix", ""), request.query.get("marker", "")
+        max_results = _int_query(request, "maxresults")
+        include = {i.strip().lower() for i in request.query.get("include", "").split(",")}
+        shares, next_marker = self.backend.list_shares(prefix, marker, max_results)
+        body = xml.list_shares(self.service_url, shares, prefix, marker, max_results, next_marker,
+                               "metadata" in include)
+        return Reply(200, {"Content-Type": "application/xml"}, body)
+
+    def get_service_properties(self, request: FileRequest, share, segments) -> Reply:
+        return Reply(200, {"Content-Type": "application/xml"}, xml.service_properties())
+
+    def set_service_properties(self, request: FileRequest, share, segments) -> Reply:
+        return Reply(202)  # accepted and ignored: the emulator has no metrics, CORS or SMB settings
+
+    # ------------------------------------------------------------ shares
+    def create_share(self, request: FileRequest, share, segments) -> Reply:
+        created = self.backend.create_share(share, _int_header(request, "x-ms-share-quota"), request.metadata())
+        return Reply(201, {"ETag": created.etag, "Last-Modified": created.last_modified})
+
+    def get_share_properties(self, request: FileRequest, share, segments) -> Reply:
+        found = self.backend.get_share(share)
+        headers = {"ETag": found.etag, "Last-Modified": found.last_modified, "x-ms-share-quota": str(found.quota),
+                   "x-ms-access-tier": "TransactionOptimized"}
+        headers.update(_meta_headers(found.metadata))
+        return Reply(200, headers)
+
+    def delete_share(self, request: FileRequest, share, segments) -> Reply:
+        self.backend.delete_share(share)
+        return Reply(202)
+
+    def set_share_metadata(self, request: FileRequest, share, segments) -> Reply:
+        updated = self.backend.update_share(share, metadata=request.metadata())
+        return Reply(200, {"ETag": updated.etag, "Last-Modified": updated.last_modified})
+
+    def set_share_properties(self, request: FileRequest, share, segments) -> Reply:
+        updated = self.backend.update_share(share, quota=_int_header(request, "x-ms-share-quota"))
+        return Reply(200, {"ETag": updated.etag, "Last-Modified": updated.last_modified})
+
+    def get_share_stats(self, request: FileRequest, share, segments) -> Reply:
+        found = self.backend.get_share(share)
+        body = xml.share_stats(self.backend.share_usage_bytes(share))
+        return Reply(200, {"Content-Type": "application/xml", "ETag": found.etag,
+                           "Last-Modified": found.last_modified}, body)
+
+    # ------------------------------------------------------------ directories
+    def create_directory(self, request: FileRequest, share, segments) -> Reply:
+        entry = self.backend.create_directory(share, segments, request.metadata())
+        headers = _entry_headers(entry)
+        headers["x-ms-request-server-encrypted"] = "true"
+        return Reply(201, headers)
+
+    def get_directory_properties(self, request: FileRequest, share, segments) -> Reply:
+        entry = self.backend.directory_entry(share, segments)
+        headers = _entry_headers(entry)
+        headers["x-ms-server-encrypted"] = "true"
+        if segments:
+            headers.update(_meta_headers(self.backend.properties(share, segments, entry)[1]))
+        return Reply(200, headers)
+
+    def delete_directory(self, request: FileRequest, share, segments) -> Reply:
+        self.backend.delete_directory(share, segments)
+        return Reply(202)
+
+    def set_directory_metadata(self, request: FileRequest, share, segments) -> Reply:
+        entry = self.backend.set_metadata(share, segments, request.metadata(), directory=True)
+        return Reply(200, {"ETag": entry.etag, "Last-Modified": entry.last_modified,
+                           "x-ms-request-server-encrypted": "true"})
+
+    def list_directory(self, request: FileRequest, share, segments) -> Reply:
+        prefix, marker = request.query.get("prefix", ""), request.query.get("marker", "")
+        max_results = _int_query(request, "maxresults")
+        entries, next_marker = self.backend.list_directory(share, segments, prefix, marker, max_results)
+        body = xml.list_directory(self.service_url, share, "/".join(segments), entries, prefix, marker, max_results,
+                                  next_marker)
+        return Reply(200, {"Content-Type": "application/xml"}, body)
+
+    # ------------------------------------------------------------ files
+    def create_file(self, request: FileRequest, share, segments) -> Reply:
+        file_type = request.header("x-ms-type")
+        if not file_type:
+            raise err.missing_required_header("x-ms-type")
+        if file_type.lower() != "file":
+            raise err.invalid_header_value("x-ms-type", file_type, "Must be 'file'.")
+        if request.header("x-ms-copy-source"):
+            raise err.not_implemented("Copy File (x-ms-copy-source)")
+        size = _int_header(request, "x-ms-content-length", required=True)
+        entry = self.backend.create_file(share, segments, size, _content_properties(request), request.metadata())
+        headers = _entry_headers(entry)
+        headers["x-ms-request-server-encrypted"] = "true"
+        return Reply(201, headers)
+
+    def put_range(self, request: FileRequest, share, segments) -> Reply:
+        mode = request.header("x-ms-write").lower()
+        if mode not in ("update", "clear"):
+            if not mode:
+                raise err.missing_required_header("x-ms-write")
+            raise err.invalid_header_value("x-ms-write", request.header("x-ms-write"), "Must be update or clear.")
+        header, value = _request_range(request)
+        if not header:
+            raise err.missing_required_header("x-ms-range")
+        start, end = _parse_range(value, header)
+        if start is None or end is None:
+            raise err.invalid_header_value(header, value, "Put Range needs bytes=START-END.")
+        length = end - start + 1
+        content_length = request.content_length()
+        chunked = content_length is None and request.environ.get("wsgi.input_terminated")
+        if mode == "clear":
+            if content_length:
+                raise err.invalid_header_value("Content-Length", str(content_length), "Must be 0 for x-ms-write: clear.")
+            entry = self.backend.write_range(share, segments, start, length, None)
+            return Reply(201, {"ETag": entry.etag, "Last-Modified": entry.last_modified})
+        if length > MAX_RANGE_SIZE:
+            raise err.request_body_too_large(MAX_RANGE_SIZE)
+        if content_length != length and not chunked:
+            raise err.invalid_header_value("Content-Length", "" if content_length is None else str(content_length),
+                                           "The body must be exactly as long as the range ({} bytes).".format(length))
+        md5_header = request.header("content-md5")
+        content_md5 = None
+        if md5_header:
+            try:
+                content_md5 = base64.b64decode(md5_header, validate=True)
+            except (binascii.Error, ValueError):
+                raise err.invalid_header_value("Content-MD5", md5_header) from None
+        body = request.body()
+        entry = self.backend.write_range(share, segments, start, length, body, content_md5)
+        if chunked and not body.at_end():
+            raise err.invalid_header_value("Content-Length", "", "The body is longer than the range.")
+        headers = {"ETag": entry.etag, "Last-Modified": entry.last_modified, "x-ms-request-server-encrypted": "true",
+                   "x-ms-file-last-write-time": entry.last_write_time}
+        if md5_header:
+            headers["Content-MD5"] = md5_header
+        return Reply(201, headers)
+
+    def _file_headers(self, request: FileRequest, share, segments, entry: Entry) -> dict:
+        properties, metadata = self.backend.properties(share, segments, entry)
+        headers = _entry_headers(entry)
+        headers.update({"x-ms-type": "File", "Accept-Ranges": "bytes", "x-ms-server-encrypted": "true",
+                        "x-ms-lease-state": "available", "x-ms-lease-status": "unlocked",
+                        "Content-Type": "application/octet-stream"})
+        for header, response_header in CONTENT_PROPERTIES.items():
+            if properties.get(header):
+                headers[response_header] = properties[header]
+        headers.update(_meta_headers(metadata))
+        grant = request.grant
+        if grant is not None and grant.overrides:
+            for name, response_header in (("rscc", "Cache-Control"), ("rscd", "Content-Disposition"),
+                                          ("rsce", "Content-Encoding"), ("rscl", "Content-Language"),
+                                          ("rsct", "Content-Type")):
+                if name in grant.overrides:
+                    headers[response_header] = grant.overrides[name]
+        return headers
+
+    def get_file_properties(self, request: FileRequest, share, segments) -> Reply:
+        entry = self.backend.file_entry(share, segments)
+        headers = self._file_headers(request, share, segments, entry)
+        headers["Content-Length"] = str(entry.size)
+        return Reply(200, headers, b"", length=entry.size)
+
+    def get_file(self, request: FileRequest, share, segments) -> Reply:
+        fd, entry = self.backend.open_file(share, segments)
+        try:
+            reply = self._read_file(request, share, segments, fd, entry)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not isinstance(reply.body, _FileStream):
+            os.close(fd)
+        return reply
+
+    def _read_file(self, request: FileRequest, share, segments, fd: int, entry: Entry) -> Reply:
+        headers = self._file_headers(request, share, segments, entry)
+        header, value = _request_range(request)
+        size = entry.size
+        if not header:
+            return Reply(200, headers, _FileStream(fd, 0, size), length=size)
+        start, end = _parse_range(value, header)
+        if start is None:  # suffix range: the last END bytes
+            start, end = max(0, size - end), size - 1
+        if start >= size:
+            raise err.invalid_range(size)
+        end = size - 1 if end is None else min(end, size - 1)
+        length = end - start + 1
+        headers["Content-Range"] = "bytes {}-{}/{}".format(start, end, size)
+        headers.pop("Content-MD5", None)  # the whole file's MD5 does not describe a range
+        if request.header("x-ms-range-get-content-md5").lower() == "true":
+            if length > MAX_RANGE_SIZE:
+                raise err.StorageError(400, "OutOfRangeInput", "x-ms-range-get-content-md5 needs a range of at "
+                                                               "most 4 MiB.")
+            data = os.pread(fd, length, start)
+            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+            return Reply(206, headers, data)
+        return Reply(206, headers, _FileStream(fd, start, length), length=length)
+
+    def list_ranges(self, request: FileRequest, share, segments) -> Reply:
+        entry = self.backend.file_entry(share, segments)
+        return Reply(200, {"Content-Type": "application/xml", "ETag": entry.etag, "Last-Modified": entry.last_modified,
+                           "x-ms-content-length": str(entry.size)}, xml.ranges(entry.size))
+
+    def set_file_properties(self, request: FileRequest, share, segments) -> Reply:
+        size = _int_header(request, "x-ms-content-length")
+        if size is not None:
+            self.backend.resize_file(share, segments, size)
+        entry = self.backend.set_file_properties(share, segments, _content_properties(request))
+        headers = _entry_headers(entry)
+        headers["x-ms-request-server-encrypted"] = "true"
+        return Reply(200, headers)
+
+    def set_file_metadata(self, request: FileRequest, share, segments) -> Reply:
+        entry = self.backend.set_metadata(share, segments, request.metadata(), directory=False)
+        return Reply(200, {"ETag": entry.etag, "Last-Modified": entry.last_modified,
+                           "x-ms-request-server-encrypted": "true"})
+
+    def delete_file(self, request: FileRequest, share, segments) -> Reply:
+        self.backend.delete_file(share, segments)
+        return Reply(202)
+
+
+
+class FilesApplication:
+    """The WSGI application of the File endpoint: parse the URL, route, authenticate and
+    authorize, run the handler, and turn StorageError into the service's XML errors."""
+
+    def __init__(self, backend: FilesBackend, responses: Optional[FilesResponses] = None,
+                 router: Optional[FilesRouter] = None) -> None:
+        self.backend = backend
+        self.responses = responses or FilesResponses(backend)
+        self.router = router or FilesRouter()
+
+    def __call__(self, environ, start_response):
+        request = FileRequest(environ)
+        try:
+            reply = self.handle(request)
+        except err.StorageError as exc:
+            reply = self._error(request, exc)
+        except Exception:  # a bug in the emulator: log it (never the query: it may hold a SAS)
+            log.exception("internal error handling %s %s", request.method, request.raw_path)
+            reply = self._error(request, err.internal_error())
+        request.discard_body()
+        headers = dict(reply.headers)
+        headers["x-ms-request-id"] = request.request_id
+        headers["x-ms-version"] = (request.header("x-ms-version") or (request.grant and request.grant.version)
+                                   or DEFAULT_VERSION)
+        client_request_id = request.header("x-ms-client-request-id")
+        if client_request_id:
+            headers["x-ms-client-request-id"] = client_request_id
+        if "Content-Length" not in headers:
+            headers["Content-Length"] = str(reply.length or 0)
+        status = "{} {}".format(reply.status, HTTPStatus(reply.status).phrase)
+        start_response(status, list(headers.items()))
+        body = reply.body
+        if request.method == "HEAD":
+            if isinstance(body, _FileStream):
+                body.close()
+            return []
+        return [body] if isinstance(body, bytes) else body
+
+    def _error(self, request: FileRequest, error: err.StorageError) -> Reply:
+        headers, body = err.render(error, request.request_id, with_body=request.method != "HEAD")
+        return Reply(error.status, headers, body)
+
+    def handle(self, request: FileRequest) -> Reply:
+        raw_path = request.raw_path
+        if not raw_path.startswith("/"):
+            raise err.invalid_uri("The request path must start with '/'.")
+        parts = raw_path[1:].split("/")
+        account = unquote(parts[0])
+        if not account:
+            raise err.invalid_uri("The path must start with the account: /{}/<share>/...".format(
+                self.backend.account_name))
+        if account != self.backend.account_name:
+            raise err.account_not_served(account[:64], self.backend.account_name)
+        rest = parts[1:]
+        if rest and rest[-1] == "":  # one trailing slash: /account/ or /account/share/dir/
+            rest = rest[:-1]
+        share, segments = None, []
+        if rest:
+            share = unquote(rest[0])
+            validate_share_name(share)
+            # Like the service, an encoded slash separates segments too: the SDK sends
+            # "dir1/sub" as "dir1%2Fsub".
+            if len(rest) > 1:
+                segments = unquote("/".join(rest[1:]), errors="surrogateescape").split("/")
+            for segment in segments:
+                validate_segment(segment)
+        level = "account" if share is None else ("share" if not segments else "path")
+        route = self.router.match(request.method, level, request.query.get("restype"), request.query.get("comp"))
+        request.grant = self.backend.auth.authenticate(request, share, "/".join(segments) or None)
+        self.backend.auth.authorize(request.grant, route.permissions, route.resource, route.handler)
+        return getattr(self.responses, route.handler)(request, share, segments)

@@ -1,0 +1,165 @@
+"""Resource groups in SQLite (table ``rm_resource_groups``) and their deletion.
+
+Deleting a group is a long-running operation: the group shows ``Deleting`` while a background
+thread has Batch AI stop and remove everything in it; then the row goes and the operation
+succeeds. The operation id is kept with the group, so a restart resumes an interrupted delete.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from typing import Optional
+
+from ..core.arm import utc_now
+from ..core.context import Context
+from . import exceptions as errors
+
+log = logging.getLogger("emulator.resourcemanager")
+
+NAME_PATTERN = re.compile(r"^[-\w._()]{1,90}$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rm_resource_groups (
+    name TEXT PRIMARY KEY COLLATE NOCASE, location TEXT NOT NULL, tags TEXT NOT NULL,
+    provisioning_state TEXT NOT NULL, operation_id TEXT, created TEXT NOT NULL);
+"""
+
+
+def check_group_name(name: str) -> str:
+    if not NAME_PATTERN.match(name) or name.endswith("."):
+        raise errors.invalid_resource_group_name(name)
+    return name
+
+
+def _check_tags(tags) -> dict:
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise errors.invalid_tags()
+    return tags
+
+
+class ResourceManagerBackend:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.subscription_id = ctx.identity.subscription_id
+        self.store.ensure_schema(SCHEMA)
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def check_subscription(self, subscription: str) -> None:
+        if subscription.lower() != self.subscription_id.lower():
+            raise errors.subscription_not_found(subscription)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def find_group(self, name: str) -> Optional[dict]:
+        """The group as stored (``name``, ``location``, ``provisioning_state``...), or None."""
+        row = self.store.query_one("SELECT * FROM rm_resource_groups WHERE name = ?", (name,))
+        return dict(row) if row else None
+
+    def group_json(self, group: dict) -> dict:
+        body = {"id": "/subscriptions/{}/resourceGroups/{}".format(self.subscription_id, group["name"]),
+                "name": group["name"], "type": "Microsoft.Resources/resourceGroups", "location": group["location"],
+                "properties": {"provisioningState": group["provisioning_state"]}}
+        tags = json.loads(group["tags"])
+        if tags:
+            body["tags"] = tags
+        return body
+
+    def get_group(self, name: str) -> dict:
+        group = self.find_group(name)
+        if group is None:
+            raise errors.resource_group_not_found(name)
+        return self.group_json(group)
+
+    def list_groups(self) -> list:
+        return [self.group_json(dict(row)) for row in self.store.query("SELECT * FROM rm_resource_groups ORDER BY name")]
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def create_or_update_group(self, name: str, body: dict) -> tuple:
+        """PUT: (group JSON, True if it was created). An existing group keeps its location."""
+        check_group_name(name)
+        location = body.get("location")
+        if not isinstance(location, str) or not location.strip():
+            raise errors.location_required()
+        location = location.replace(" ", "").lower()
+        tags = json.dumps(_check_tags(body.get("tags")))
+        existing = self.find_group(name)
+        if existing is not None:
+            if existing["provisioning_state"] == "Deleting":
+                raise errors.resource_group_being_deleted(existing["name"])
+            if existing["location"] != location:
+                raise errors.invalid_location(existing["name"], location, existing["location"])
+            self.store.execute("UPDATE rm_resource_groups SET tags = ? WHERE name = ?", (tags, name))
+            return self.get_group(name), False
+        self.store.execute("INSERT INTO rm_resource_groups (name, location, tags, provisioning_state, created) "
+                           "VALUES (?, ?, ?, 'Succeeded', ?)", (name, location, tags, utc_now()))
+        log.info("resource group %s created in %s", name, location)
+        return self.get_group(name), True
+
+    def update_group(self, name: str, body: dict) -> dict:
+        group = self.find_group(name)
+        if group is None:
+            raise errors.resource_group_not_found(name)
+        if "tags" in body:
+            self.store.execute("UPDATE rm_resource_groups SET tags = ? WHERE name = ?",
+                               (json.dumps(_check_tags(body["tags"])), name))
+        return self.get_group(name)
+
+    def delete_group(self, name: str) -> str:
+        """Begin deleting a group and everything in it; returns the operation id to poll."""
+        group = self.find_group(name)
+        if group is None:
+            raise errors.resource_group_not_found(name)
+        if group["provisioning_state"] == "Deleting":
+            return group["operation_id"]
+        op_id = self.ctx.operations.begin(self.group_json(group)["id"])
+        self.store.execute("UPDATE rm_resource_groups SET provisioning_state = 'Deleting', operation_id = ? "
+                           "WHERE name = ?", (op_id, name))
+        self._delete_in_background(group["name"], op_id)
+        return op_id
+
+    def resume_deletes(self) -> None:
+        """After a restart: finish the group deletes that were under way."""
+        for row in self.store.query("SELECT name, operation_id FROM rm_resource_groups "
+                                    "WHERE provisioning_state = 'Deleting'"):
+            self._delete_in_background(row["name"], row["operation_id"])
+
+    def _delete_in_background(self, name: str, op_id: str) -> None:
+        def delete() -> None:
+            try:
+                self.ctx.services["batchai"].backend.delete_resource_group(name)
+                self.store.execute("DELETE FROM rm_resource_groups WHERE name = ?", (name,))
+                self.ctx.operations.finish(op_id)
+                log.info("resource group %s deleted", name)
+            except Exception:
+                log.exception("deleting resource group %s failed", name)
+                self.ctx.operations.finish(op_id, "Failed", {"code": "InternalServerError",
+                                                             "message": "Deleting the resource group failed."})
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=delete, name="rm-delete-" + name, daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def operation(self, op_id: str) -> dict:
+        op = self.ctx.operations.get(op_id)
+        if op is None:
+            raise errors.operation_not_found(op_id)
+        return op
+
+    def close(self, timeout: float) -> None:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
+
+

@@ -1,0 +1,47 @@
+"""Environment variables of jobs and setup tasks, and ``$VAR`` expansion the way a node's shell does it."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterable
+
+_VARIABLE = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<plain>\w+))")
+
+# The emulator's own settings (its token and account key may be passed through the environment)
+# must not leak into the jobs it runs.
+_PRIVATE_PREFIXES = ("EMULATOR_",)
+
+
+def expand(text: str, variables: dict) -> str:
+    """Replace ``$NAME`` and ``${NAME}`` by their values; unknown names stay as written."""
+    def value(match: re.Match) -> str:
+        name = match.group("braced") or match.group("plain")
+        return variables.get(name, match.group(0))
+
+    return _VARIABLE.sub(value, text)
+
+
+def host_environment() -> dict:
+    """The emulator's environment minus its private settings: the base of every job's environment."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(_PRIVATE_PREFIXES)}
+
+
+def user_variables(variables: Iterable[dict], context: dict) -> dict:
+    """A job's ``environmentVariables`` with ``$AZ_BATCHAI_*`` (and earlier variables) expanded."""
+    result: dict = {}
+    for variable in variables or []:
+        result[variable["name"]] = expand(variable["value"], {**context, **result})
+    return result
+
+
+def secret_values(secrets: Iterable[dict]) -> dict:
+    """``secrets`` as name -> value (values are used as given, never logged)."""
+    return {secret["name"]: secret["value"] for secret in secrets or []}
+
+
+def redact(text: str, secrets: dict) -> str:
+    """``text`` with every secret value replaced by ``***``, for logs."""
+    for value in sorted(secrets.values(), key=len, reverse=True):
+        if value:
+            text = text.replace(value, "***")
+    return text
