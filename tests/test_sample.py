@@ -237,6 +237,15 @@ def test_missing_data_file_is_a_one_line_error(tmp_path):
     assert result.stderr.strip() == 'error: data file not found: {}'.format(tmp_path / 'Train-28x28_cntk_text.txt')
 
 
+def test_engine_cntk_without_cntk_is_a_one_line_error(ctf_dir, tmp_path):
+    pytest.importorskip('torch')
+    if importlib.util.find_spec('cntk') is not None:
+        pytest.skip('cntk is installed here')
+    result = run_script(ctf_dir, tmp_path / 'models', '--engine', 'cntk')
+    assert result.returncode == 2
+    assert re.fullmatch(r"error: --engine cntk: cannot import cntk \(.*\)\n", result.stderr)
+
+
 # ------------------------------------------------------------------------------ training runs
 
 def test_training_output_files_and_accuracy(trained):
@@ -316,7 +325,7 @@ def test_sigterm_stops_promptly_with_complete_files(ctf_dir, tmp_path):
     finally:
         process.kill()
     assert process.returncode == 143
-    assert elapsed < 1.5
+    assert elapsed < 3.0                # typically 0.2-0.5 s, mostly interpreter shutdown; margin for a busy machine
     assert output.strip().splitlines()[-1].startswith('Terminated (SIGTERM)')
     names = os.listdir(str(model_dir))
     assert 'ConvNet_MNIST_0.pt' in names and 'ConvNet_MNIST_metrics.csv' in names

@@ -33,8 +33,8 @@ def resource_group_not_found(name: str) -> ArmError:
 
 
 def resource_group_being_deleted(name: str) -> ArmError:
-    return ArmError(409, "ResourceGroupBeingDeleted",
-                    "The resource group '{}' is in deprovisioning state and cannot perform this operation.".format(name))
+    return ArmError(409, "ResourceGroupBeingDeleted", "The resource group '{}' is in deprovisioning state and "
+                                                      "cannot perform this operation.".format(name))
 
 
 def invalid_name(kind: str, value: str) -> ArmError:
@@ -158,7 +158,8 @@ def toolkit_not_supported(message: str) -> dict:
 
 def azure_file_mount_error(share_url: str, mount_path: str, reason: str) -> dict:
     return batchai_error("AZFMountError", "Unable to mount Azure File",
-                         {"Info": "Could not mount Azure File Share {} at {}: {}".format(share_url, mount_path, reason)})
+                         {"Info": "Could not mount Azure File Share {} at {}: {}".format(
+                             share_url, mount_path, reason)})
 
 
 def setup_task_failed(node_id: str, exit_code: int, log_dir: str) -> dict:
@@ -168,4 +169,5 @@ def setup_task_failed(node_id: str, exit_code: int, log_dir: str) -> dict:
 
 
 def setup_task_launch_failed(node_id: str, reason: str) -> dict:
-    return batchai_error("SetupTaskFailed", "Could not start the node setup task on node {}: {}".format(node_id, reason))
+    return batchai_error("SetupTaskFailed",
+                         "Could not start the node setup task on node {}: {}".format(node_id, reason))

@@ -4,7 +4,7 @@ Tables (names never change, so each row carries its parents' names instead of jo
   bai_workspaces  (resource_group, name)                       location, tags
   bai_experiments (resource_group, workspace, name)
   bai_clusters    (resource_group, workspace, name)            properties JSON as submitted, allocation state, errors
-  bai_nodes       node_id -> cluster_id, seq, state, job_id   the simulated VMs (preparing/idle/running/unusable/leaving)
+  bai_nodes       node_id -> cluster_id, seq, state, job_id   simulated VMs: preparing/idle/running/unusable/leaving
   bai_jobs        (resource_group, workspace, experiment, name) properties JSON as submitted, execution state and info,
                                                               pid + process start time of the running process
 Secrets are stored (a queued job needs them after a restart) but never leave through ``*_json``.
@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
-from ..core.arm import ArmError, utc_now
+from ..core.arm import utc_now
 from ..core.context import Context
 from . import exceptions as errors
 from .validation import (PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
@@ -166,10 +166,15 @@ class BatchAIBackend:
             self.work.run(op_id, name, work)
         return Lro(op_id, location)
 
+    def _find(self, table: str, **key: str) -> Optional[sqlite3.Row]:
+        """The row of ``table`` with these column values (names compare case-insensitively), or None."""
+        where = " AND ".join("{} = ?".format(column) for column in key)
+        return self.store.query_one("SELECT * FROM {} WHERE {}".format(table, where), tuple(key.values()))
+
     # ---- workspaces --------------------------------------------------------------------------
 
     def _workspace_row(self, rg: str, name: str) -> sqlite3.Row:
-        row = self.store.query_one("SELECT * FROM bai_workspaces WHERE resource_group = ? AND name = ?", (rg, name))
+        row = self._find("bai_workspaces", resource_group=rg, name=name)
         if row is None:
             raise errors.workspace_not_found(name)
         return row
@@ -195,7 +200,7 @@ class BatchAIBackend:
         rg = self.resource_group(rg, for_update=True)
         location = normalize_location(body.get("location"))
         tags = json.dumps(check_tags(body.get("tags")))
-        existing = self.store.query_one("SELECT * FROM bai_workspaces WHERE resource_group = ? AND name = ?", (rg, name))
+        existing = self._find("bai_workspaces", resource_group=rg, name=name)
         if existing is not None:
             if existing["provisioning_state"] == "deleting":
                 raise errors.being_deleted("workspace", existing["name"])
@@ -231,8 +236,7 @@ class BatchAIBackend:
 
     def delete_workspace(self, rg: str, name: str) -> Optional[Lro]:
         """None when there is nothing to delete (ARM deletes are idempotent: 204)."""
-        row = self.store.query_one("SELECT * FROM bai_workspaces WHERE resource_group = ? AND name = ?",
-                                   (self.resource_group(rg), name))
+        row = self._find("bai_workspaces", resource_group=self.resource_group(rg), name=name)
         if row is None:
             return None
         self._set_deleting("bai_workspaces", row["id"])
@@ -248,7 +252,8 @@ class BatchAIBackend:
         rg, ws = row["resource_group"], row["name"]
         self._set_deleting("bai_workspaces", row["id"])
         self._delete_jobs_now("resource_group = ? AND workspace = ?", (rg, ws))
-        for cluster in self.store.query("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ?", (rg, ws)):
+        for cluster in self.store.query("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ?",
+                                        (rg, ws)):
             self._delete_cluster_now(cluster)
         self.store.execute("DELETE FROM bai_experiments WHERE resource_group = ? AND workspace = ?", (rg, ws))
         self.store.execute("DELETE FROM bai_workspaces WHERE id = ?", (row["id"],))
@@ -263,8 +268,7 @@ class BatchAIBackend:
     # ---- experiments -------------------------------------------------------------------------
 
     def _experiment_row(self, rg: str, ws: str, name: str) -> sqlite3.Row:
-        row = self.store.query_one("SELECT * FROM bai_experiments WHERE resource_group = ? AND workspace = ? "
-                                   "AND name = ?", (rg, ws, name))
+        row = self._find("bai_experiments", resource_group=rg, workspace=ws, name=name)
         if row is None:
             raise errors.experiment_not_found(name)
         return row
@@ -283,8 +287,9 @@ class BatchAIBackend:
         rg, ws = workspace["resource_group"], workspace["name"]
         now = utc_now()
         self.store.execute(
-            "INSERT OR IGNORE INTO bai_experiments (resource_group, workspace, name, creation_time, provisioning_state, "
-            "provisioning_state_time) VALUES (?, ?, ?, ?, 'succeeded', ?)", (rg, ws, name, now, now))
+            "INSERT OR IGNORE INTO bai_experiments (resource_group, workspace, name, creation_time, "
+            "provisioning_state, provisioning_state_time) VALUES (?, ?, ?, ?, 'succeeded', ?)",
+            (rg, ws, name, now, now))
         row = self._experiment_row(rg, ws, name)
         if row["provisioning_state"] == "deleting":
             raise errors.being_deleted("experiment", row["name"])
@@ -296,14 +301,14 @@ class BatchAIBackend:
 
     def list_experiments(self, rg: str, ws: str) -> list:
         workspace = self._workspace_row(self.resource_group(rg), ws)
-        rows = self.store.query("SELECT * FROM bai_experiments WHERE resource_group = ? AND workspace = ? ORDER BY name",
-                                (workspace["resource_group"], workspace["name"]))
+        rows = self.store.query("SELECT * FROM bai_experiments WHERE resource_group = ? AND workspace = ? "
+                                "ORDER BY name", (workspace["resource_group"], workspace["name"]))
         return [self.experiment_json(row) for row in rows]
 
     def delete_experiment(self, rg: str, ws: str, name: str) -> Optional[Lro]:
         workspace = self._workspace_row(self.resource_group(rg), ws)
-        row = self.store.query_one("SELECT * FROM bai_experiments WHERE resource_group = ? AND workspace = ? "
-                                   "AND name = ?", (workspace["resource_group"], workspace["name"], name))
+        row = self._find("bai_experiments", resource_group=workspace["resource_group"], workspace=workspace["name"],
+                         name=name)
         if row is None:
             return None
         self._set_deleting("bai_experiments", row["id"])
@@ -324,11 +329,10 @@ class BatchAIBackend:
         return row
 
     def find_cluster(self, rg: str, ws: str, name: str) -> Optional[sqlite3.Row]:
-        return self.store.query_one("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ? AND name = ?",
-                                    (rg, ws, name))
+        return self._find("bai_clusters", resource_group=rg, workspace=ws, name=name)
 
     def cluster_by_id(self, cluster_id: int) -> Optional[sqlite3.Row]:
-        return self.store.query_one("SELECT * FROM bai_clusters WHERE id = ?", (cluster_id,))
+        return self._find("bai_clusters", id=cluster_id)
 
     def cluster_json(self, row: sqlite3.Row) -> dict:
         props = strip_secrets(_json(row["properties"]))
@@ -517,8 +521,7 @@ class BatchAIBackend:
     # ---- jobs --------------------------------------------------------------------------------
 
     def _job_row(self, rg: str, ws: str, exp: str, name: str) -> sqlite3.Row:
-        row = self.store.query_one("SELECT * FROM bai_jobs WHERE resource_group = ? AND workspace = ? AND "
-                                   "experiment = ? AND name = ?", (rg, ws, exp, name))
+        row = self._find("bai_jobs", resource_group=rg, workspace=ws, experiment=exp, name=name)
         if row is None:
             raise errors.job_not_found(name)
         return row
@@ -531,9 +534,6 @@ class BatchAIBackend:
         if for_update and experiment["provisioning_state"] == "deleting":
             raise errors.being_deleted("experiment", experiment["name"])
         return workspace, experiment
-
-    def job_by_id(self, job_id: int) -> Optional[sqlite3.Row]:
-        return self.store.query_one("SELECT * FROM bai_jobs WHERE id = ?", (job_id,))
 
     def job_json(self, row: sqlite3.Row) -> dict:
         props = strip_secrets(_json(row["properties"]))
@@ -571,8 +571,7 @@ class BatchAIBackend:
         rg, ws, exp = workspace["resource_group"], workspace["name"], experiment["name"]
         props = check_job(body)
         cluster = self._job_cluster(workspace, props)
-        existing = self.store.query_one("SELECT * FROM bai_jobs WHERE resource_group = ? AND workspace = ? AND "
-                                        "experiment = ? AND name = ?", (rg, ws, exp, name))
+        existing = self._find("bai_jobs", resource_group=rg, workspace=ws, experiment=exp, name=name)
         if existing is not None:
             return self._repeat_put("job", existing, props, workspace["location"])
         now = utc_now()
@@ -631,8 +630,9 @@ class BatchAIBackend:
 
     def list_jobs(self, rg: str, ws: str, exp: str) -> list:
         _, experiment = self._experiment_of(rg, ws, exp)
-        rows = self.store.query("SELECT * FROM bai_jobs WHERE resource_group = ? AND workspace = ? AND experiment = ? "
-                                "ORDER BY id", (experiment["resource_group"], experiment["workspace"], experiment["name"]))
+        rows = self.store.query(
+            "SELECT * FROM bai_jobs WHERE resource_group = ? AND workspace = ? AND experiment = ? ORDER BY id",
+            (experiment["resource_group"], experiment["workspace"], experiment["name"]))
         return [self.job_json(row) for row in rows]
 
     def terminate_job(self, rg: str, ws: str, exp: str, name: str) -> Lro:
@@ -648,9 +648,9 @@ class BatchAIBackend:
 
     def delete_job(self, rg: str, ws: str, exp: str, name: str) -> Optional[Lro]:
         workspace, experiment = self._experiment_of(rg, ws, exp)
-        try:
-            row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
-        except ArmError:
+        row = self._find("bai_jobs", resource_group=experiment["resource_group"], workspace=experiment["workspace"],
+                         experiment=experiment["name"], name=name)
+        if row is None:
             return None
         self._set_deleting("bai_jobs", row["id"])
         return self._lro(self.job_json(row)["id"], workspace["location"], "delete-job",

@@ -117,7 +117,8 @@ def check_environment(variables: Any, path: str, secret: bool = False) -> list:
         item_path = "{}[{}]".format(path, index)
         name = _required_string(item, "name", item_path + ".name", "every variable needs a name")
         if not ENV_NAME_PATTERN.match(name):
-            raise errors.invalid_parameter("{}.name '{}' is not a valid environment variable name.".format(item_path, name))
+            raise errors.invalid_parameter("{}.name '{}' is not a valid environment variable name.".format(
+                item_path, name))
         if secret and item.get("valueSecretReference") is not None:
             raise errors.invalid_parameter(
                 "{}.valueSecretReference: Key Vault is not emulated; pass the secret in 'value'.".format(item_path))
@@ -147,8 +148,8 @@ def check_mount_volumes(volumes: Any, path: str) -> dict:
         seen.add(relative)
         credentials = _object(share.get("credentials"), item_path + ".credentials")
         if credentials.get("accountKeySecretReference") is not None:
-            raise errors.invalid_parameter(
-                "{}.credentials.accountKeySecretReference: Key Vault is not emulated; pass 'accountKey'.".format(item_path))
+            raise errors.invalid_parameter("{}.credentials.accountKeySecretReference: Key Vault is not emulated; "
+                                           "pass 'accountKey'.".format(item_path))
         _required_string(credentials, "accountKey", item_path + ".credentials.accountKey", "the storage account key")
     return volumes
 
@@ -283,7 +284,7 @@ def check_job(body: dict) -> dict:
 
 # ---- responses never carry secrets ----------------------------------------------------------
 
-_DROPPED_KEYS = {"adminUserPassword", "password", "accountKey"}
+_DROPPED_KEYS = {"adminUserPassword", "password", "accountKey", "instrumentationKey"}
 
 
 def strip_secrets(value: Any, key: Optional[str] = None) -> Any:

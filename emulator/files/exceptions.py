@@ -107,6 +107,10 @@ def not_implemented(what: str) -> StorageError:
     return StorageError(501, "NotImplemented", "The emulator does not implement this operation: {}.".format(what))
 
 
+def out_of_range_input(reason: str) -> StorageError:
+    return StorageError(400, "OutOfRangeInput", "One of the request inputs is out of range.", {"Reason": reason})
+
+
 def md5_mismatch() -> StorageError:
     return StorageError(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 "
                                             "value calculated by the server.")

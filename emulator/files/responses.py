@@ -572,8 +572,7 @@ class FilesResponses:
         headers.pop("Content-MD5", None)  # the whole file's MD5 does not describe a range
         if request.header("x-ms-range-get-content-md5").lower() == "true":
             if length > MAX_RANGE_SIZE:
-                raise err.StorageError(400, "OutOfRangeInput", "x-ms-range-get-content-md5 needs a range of at "
-                                                               "most 4 MiB.")
+                raise err.out_of_range_input("x-ms-range-get-content-md5 needs a range of at most 4 MiB.")
             data = os.pread(fd, length, start)
             headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
             return Reply(206, headers, data)

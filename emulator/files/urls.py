@@ -87,9 +87,14 @@ class FilesRouter:
             raise err.invalid_query_parameter_value("restype", restype)
         if comp:
             raise err.not_implemented("comp={} on {} (restype={})".format(comp, _describe(level), restype or ""))
-        raise err.invalid_query_parameter_value("restype", restype or "",
-                                                "No operation on {} takes restype={!r}.".format(_describe(level),
-                                                                                                restype or ""))
+        raise err.invalid_query_parameter_value(
+            "restype", restype or "", "No {} operation on {} has restype={!r} and no comp; {}.".format(
+                method, _describe(level), restype or "", _HINTS[level]))
+
+
+_HINTS = {"account": "list shares with GET ?comp=list",
+          "share": "share operations take restype=share, the root directory restype=directory",
+          "path": "directory operations take restype=directory, file operations no restype"}
 
 
 def _describe(level: str) -> str:

@@ -33,8 +33,8 @@ def resource_group_not_found(name: str) -> ArmError:
 
 
 def resource_group_being_deleted(name: str) -> ArmError:
-    return ArmError(409, "ResourceGroupBeingDeleted",
-                    "The resource group '{}' is in deprovisioning state and cannot perform this operation.".format(name))
+    return ArmError(409, "ResourceGroupBeingDeleted", "The resource group '{}' is in deprovisioning state and "
+                                                      "cannot perform this operation.".format(name))
 
 
 def operation_not_found(op_id: str) -> ArmError:

@@ -77,7 +77,8 @@ class ResourceManagerBackend:
         return self.group_json(group)
 
     def list_groups(self) -> list:
-        return [self.group_json(dict(row)) for row in self.store.query("SELECT * FROM rm_resource_groups ORDER BY name")]
+        rows = self.store.query("SELECT * FROM rm_resource_groups ORDER BY name")
+        return [self.group_json(dict(row)) for row in rows]
 
     # ---- writes ------------------------------------------------------------------------------
 

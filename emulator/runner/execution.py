@@ -27,7 +27,8 @@ SHELL = "/bin/sh"
 TOOLKIT_ARGS = {"tensorFlowSettings": "masterCommandLineArgs"}  # others: commandLineArgs
 CONTAINER_ONLY = {
     "cntkSettings": "BrainScript (cntkSettings.configFilePath) needs the CNTK container; use pythonScriptFilePath",
-    "caffeSettings": "Caffe prototxt (caffeSettings.configFilePath) needs the Caffe container; use pythonScriptFilePath",
+    "caffeSettings": "Caffe prototxt (caffeSettings.configFilePath) needs the Caffe container; "
+                     "use pythonScriptFilePath",
 }
 
 
@@ -131,22 +132,22 @@ class JobExecution:
     def _run_job(self, stdouterr: Path, execution_log: ExecutionLog) -> Outcome:
         self._log_start(execution_log)
         prep = self._props.get("jobPreparation")
-        code: Optional[int] = None  # of the process a stop request cut short, None if none had started
         try:
             if prep:
                 code = self._run_process("job preparation", [SHELL, "-c", prep["commandLine"]],
                                          stdouterr / "stdout-job_prep.txt", stdouterr / "stderr-job_prep.txt",
                                          execution_log)
-                if self._stop_error is None and code != 0:
+                if self._stop_error is not None:
+                    return Outcome("failed", code, [self._stop_error])
+                if code != 0:
                     return Outcome("failed", code, [errors.job_preparation_failed()])
-                code = None
-            if self._stop_error is None:
-                code = self._run_process("job", job_command(self._props, self._env), stdouterr / "stdout.txt",
-                                         stdouterr / "stderr.txt", execution_log)
+            command = job_command(self._props, {**self._env, **self._secrets})  # as a shell would expand them
+            code = self._run_process("job", command, stdouterr / "stdout.txt",
+                                     stdouterr / "stderr.txt", execution_log)
         except _Abort as exc:
             execution_log.write("job {} could not start: {}".format(self.name, exc))
             return Outcome("failed", None, [exc.error])
-        if self._stop_error is not None:
+        if self._stop_error is not None:  # code: of the process the stop cut short; None if it never started
             return Outcome("failed", code, [self._stop_error])
         return Outcome("succeeded", 0, []) if code == 0 else Outcome("failed", code, [errors.job_failed()])
 
@@ -184,14 +185,17 @@ class JobExecution:
                          job_temp / "mounts")
         except NodeError as exc:
             raise _Abort(exc.error) from None
-        stdouterr = self._make_directory(expand(self._props["stdOutErrPathPrefix"], env), "stdouterr")
+        # Paths may use the job's own variables too (listOutputFiles resolves them the same way).
+        path_env = {**env, **user_variables(self._props.get("environmentVariables"), env)}
+        stdouterr = self._make_directory(expand(self._props["stdOutErrPathPrefix"], path_env), "stdouterr")
         env["AZ_BATCHAI_STDOUTERR_DIR"] = str(stdouterr)
         for directory in self._props.get("inputDirectories") or []:
-            env["AZ_BATCHAI_INPUT_" + directory["id"]] = expand(directory["path"], env)
+            env["AZ_BATCHAI_INPUT_" + directory["id"]] = expand(directory["path"], path_env)
         for directory in self._props.get("outputDirectories") or []:
-            suffix = expand(directory.get("pathSuffix") or "", env)
+            suffix = expand(directory.get("pathSuffix") or "", path_env)
             env["AZ_BATCHAI_OUTPUT_" + directory["id"]] = str(self._make_directory(
-                expand(directory["pathPrefix"], env), "outputs", suffix))
+                expand(directory["pathPrefix"], path_env), "outputs", suffix))
+        # Now the job's variables may refer to its input and output directories as well.
         env.update(user_variables(self._props.get("environmentVariables"), env))
         self._env = env
         return stdouterr

@@ -4,7 +4,7 @@ A node is a directory ``<data_dir>/nodes/<rg>/<ws>/<cluster>/<nodeId>``. Allocat
 through preparing (its Azure File shares are mounted as symlinks under ``<node>/mounts`` and the
 setup task runs) to idle, or to unusable when that fails. While any node is missing or surplus
 the cluster's allocationState is resizing; then steady. The delays below keep every state visible
-to a client that polls, yet a one-node cluster is steady in about a tenth of a second.
+to a client that polls, yet a one-node cluster is steady in about a fifth of a second.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from .processes import ExecutionLog, ProcessGroup
 
 log = logging.getLogger("emulator.runner")
 
-ALLOCATE_SECONDS = 0.05  # resizing, before the new nodes exist
-PREPARE_SECONDS = 0.05   # the least time a node spends preparing
+ALLOCATE_SECONDS = 0.1   # resizing, before the new nodes exist
+PREPARE_SECONDS = 0.1    # the least time a node spends preparing
 LEAVE_SECONDS = 0.05     # a removed node is 'leaving' this long
 RECHECK_SECONDS = 0.1    # how often a shrink waiting for busy nodes looks again
 SETUP_TASK_STOP_GRACE = 1.0

@@ -98,12 +98,16 @@ def test_cluster_allocation_scaling_and_fields(batchai_client, workspace, share_
     assert cluster.provisioning_state == "succeeded"
     seen = []
 
-    def watch():
-        current = batchai_client.clusters.get(RG, WS, "cluster")
+    def observe(current):
         counts = current.node_state_counts
         seen.append((current.allocation_state, current.current_node_count, counts.preparing_node_count,
                      counts.idle_node_count))
         return current if current.allocation_state == "steady" else None
+
+    def watch():
+        return observe(batchai_client.clusters.get(RG, WS, "cluster"))
+
+    observe(cluster)  # the LRO's final GET: allocation has just begun
 
     cluster = wait_for(watch, timeout=5, interval=0.005)
     assert ("resizing", 0, 0, 0) in seen and ("resizing", 2, 2, 0) in seen, seen
@@ -212,7 +216,8 @@ def test_not_found_errors(batchai_client, resource_client, workspace):
     cases = [
         (lambda: batchai_client.workspaces.get("nosuchgroup", WS), "ResourceGroupNotFound",
          "Resource group 'nosuchgroup' could not be found."),
-        (lambda: batchai_client.workspaces.get(RG, "nows"), "WorkspaceNotFound", "The specified workspace nows is not found"),
+        (lambda: batchai_client.workspaces.get(RG, "nows"), "WorkspaceNotFound",
+         "The specified workspace nows is not found"),
         (lambda: batchai_client.clusters.get(RG, WS, "nocluster"), "ClusterNotFound",
          "The specified managed compute cluster nocluster is not found"),
         (lambda: batchai_client.jobs.get(RG, WS, EXP, "myjob"), "JobNotFound", "The specified job myjob is not found"),
@@ -257,12 +262,14 @@ def test_job_bodies_are_validated(batchai_client, workspace, share_service, emul
             submit(batchai_client, "invalid", parameters)
         assert caught.value.status_code == 400, message
         assert message in caught.value.error.message
-    body = {"properties": {"cluster": {"id": cluster.id}, "nodeCount": 1, "stdOutErrPathPrefix": "$AZ_BATCHAI_MOUNT_ROOT",
+    body = {"properties": {"cluster": {"id": cluster.id}, "nodeCount": 1,
+                           "stdOutErrPathPrefix": "$AZ_BATCHAI_MOUNT_ROOT",
                            "customToolkitSettings": {"commandLine": "true"}}}
     path = provider_path(emulator, "workspaces", WS, "experiments", EXP, "jobs", "raw")
     assert raw(emulator, "PUT", path, json=body).status_code == 202
     assert raw(emulator, "PUT", path, json=body).status_code == 202  # the same PUT again is fine
-    for change, message in (({"nodeCount": 0}, "nodeCount"), ({"constraints": {"maxWallClockTime": "soon"}}, "ISO-8601"),
+    for change, message in (({"nodeCount": 0}, "nodeCount"),
+                            ({"constraints": {"maxWallClockTime": "soon"}}, "ISO-8601"),
                             ({"schedulingPriority": "urgent"}, "schedulingPriority")):
         response = raw(emulator, "PUT", path, json={"properties": {**body["properties"], **change}})
         assert response.status_code == 400 and message in response.json()["error"]["message"]
@@ -282,16 +289,16 @@ def test_responses_never_contain_secrets(batchai_client, workspace, share_servic
         user_account_settings=models.UserAccountSettings(admin_user_name="demo", admin_user_password=PASSWORD,
                                                          admin_user_ssh_public_key=SSH_KEY))).result()
     job = job_parameters(
-        cluster.id, "true", secrets=[models.EnvironmentVariableWithSecretValue(name="JOB_SECRET", value="job-" + SECRET)],
+        cluster.id, "true",
+        secrets=[models.EnvironmentVariableWithSecretValue(name="JOB_SECRET", value="job-" + SECRET)],
         mount_volumes=models.MountVolumes(azure_file_shares=[file_share_reference(emulator, mount="again")]),
         container_settings=models.ContainerSettings(image_source_registry=models.ImageSourceRegistry(
             image="private/image", server_url="registry.example", credentials=models.PrivateRegistryCredentials(
                 username="registry-user", password="registry-" + SECRET))))
     submit(batchai_client, "secretive", job)
     jobs_path = provider_path(emulator, "workspaces", WS, "experiments", EXP, "jobs")
-    paths = [provider_path(emulator, "workspaces", WS, "clusters"), provider_path(emulator, "workspaces", WS, "clusters",
-                                                                                  "cluster"),
-             jobs_path, jobs_path + "/secretive"]
+    clusters_path = provider_path(emulator, "workspaces", WS, "clusters")
+    paths = [clusters_path, clusters_path + "/cluster", jobs_path, jobs_path + "/secretive"]
     for path in paths:
         text = raw(emulator, "GET", path).text
         for secret in (PASSWORD, SECRET, emulator.account_key, "adminUserPassword"):

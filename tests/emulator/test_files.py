@@ -188,6 +188,9 @@ def test_upload_download_properties_delete(emulator, share):
     big.upload_file(data)
     assert big.get_file_properties().size == len(data)
     assert big.download_file().readall() == data  # 9 ranged GETs with one stable ETag
+    big.upload_file(data[::-1], validate_content=True)  # Content-MD5 on every range, checked by the service
+    assert big.download_file(validate_content=True).readall() == data[::-1]  # x-ms-range-get-content-md5
+    big.upload_file(data)
     assert big.download_file(offset=MiB - 3, length=MiB + 10).readall() == data[MiB - 3:2 * MiB + 7]
     assert big.download_file(offset=len(data) - 2).readall() == data[-2:]
     ranges = big.list_ranges()

@@ -325,12 +325,31 @@ def test_delete_running_job_stops_its_process(batchai_client, cluster):
 def test_terminate_escalates_to_sigkill(batchai_client, cluster, monkeypatch):
     from emulator.runner import processes
     monkeypatch.setattr(processes, "GRACE_SECONDS", 0.3)
-    submit(batchai_client, "stubborn", job_parameters(cluster.id, "trap '' TERM; echo $$; while :; do sleep 0.05; done"))
+    ignores_sigterm = "trap '' TERM; echo $$; while :; do sleep 0.05; done"
+    submit(batchai_client, "stubborn", job_parameters(cluster.id, ignores_sigterm))
     pid = running_pid(batchai_client, "stubborn")
     batchai_client.jobs.begin_terminate(RG, WS, EXP, "stubborn").result()
     job = batchai_client.jobs.get(RG, WS, EXP, "stubborn")
     assert (job.execution_state, job.execution_info.exit_code) == ("failed", 128 + 9)
     assert not pid_alive(pid)
+
+
+def test_deleting_an_experiment_or_a_cluster_stops_their_jobs(batchai_client, workspace, share, emulator):
+    cluster = make_cluster(batchai_client, emulator, nodes=2)
+    batchai_client.experiments.begin_create(RG, WS, "other").result()
+    submit(batchai_client, "kept", job_parameters(cluster.id, "echo $$; exec sleep 60"))
+    submit(batchai_client, "dropped", job_parameters(cluster.id, "echo $$; exec sleep 60"), exp="other")
+    kept, dropped = running_pid(batchai_client, "kept"), running_pid(batchai_client, "dropped", exp="other")
+
+    batchai_client.experiments.begin_delete(RG, WS, "other").result()
+    assert not pid_alive(dropped) and pid_alive(kept)
+    assert batchai_client.jobs.get(RG, WS, EXP, "kept").execution_state == "running"
+
+    batchai_client.clusters.begin_delete(RG, WS, "cluster").result()
+    assert not pid_alive(kept)
+    job = batchai_client.jobs.get(RG, WS, EXP, "kept")  # the job outlives its cluster, failed
+    assert (job.execution_state, error_codes(job), job.execution_info.exit_code) == ("failed", ["ClusterDeleted"],
+                                                                                     143)
 
 
 # ---- scheduling -----------------------------------------------------------------------------------

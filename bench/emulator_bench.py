@@ -1,0 +1,129 @@
+"""Emulator benchmark: Files upload throughput and Batch AI job start latency, with the real SDKs.
+
+1. Upload a 128 MiB random file through the Files endpoint with azure-storage-file-share
+   (``ShareFileClient.upload_file``, then with ``max_concurrency=4``) against ``shutil.copyfile`` of
+   the same bytes on the same disk: MB/s and the ratio upload / copy (goal >= 0.25).
+2. Time from calling ``jobs.begin_create`` to the job's executionState ``running`` (or later) as seen
+   by polling ``jobs.get`` every 10 ms, for a trivial job on an idle one-node cluster: median of
+   RUNS runs (goal < 1 s).
+
+Usage: ``.venv/bin/python bench/emulator_bench.py [--size-mib 128] [--runs 5]``
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from azure.mgmt.batchai import BatchAI, models  # noqa: E402
+from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: E402
+from azure.storage.fileshare import ShareFileClient, ShareServiceClient  # noqa: E402
+
+import emulator  # noqa: E402
+
+POLL_SECONDS = 0.010
+RG, WS, EXP, SHARE = "benchrg", "benchws", "benchexp", "bench"
+UPLOAD_GOAL, START_GOAL = 0.25, 1.0
+
+
+def timed(action) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def throughput(size: int, seconds: float) -> float:
+    return size / 2**20 / seconds
+
+
+def bench_upload(emu, work: Path, size: int) -> None:
+    source = work / "random.bin"
+    with open(source, "wb") as f:
+        for _ in range(size // 2**20):
+            f.write(os.urandom(2**20))
+    copy_seconds = timed(lambda: shutil.copyfile(source, work / "copy.bin"))
+    (work / "copy.bin").unlink()
+    ShareServiceClient.from_connection_string(emu.files_connection_string).create_share(SHARE)
+
+    def upload(name: str, **kwargs) -> float:
+        client = ShareFileClient.from_connection_string(emu.files_connection_string, SHARE, name)
+        with open(source, "rb") as data:
+            seconds = timed(lambda: client.upload_file(data, **kwargs))
+        assert client.get_file_properties().size == size
+        return seconds
+
+    copy_rate = throughput(size, copy_seconds)
+    print("Files upload of {} MiB of random bytes".format(size // 2**20))
+    print("  shutil.copyfile on disk        {:8.1f} MB/s ({:.2f} s)".format(copy_rate, copy_seconds))
+    for label, seconds in (("upload_file", upload("serial.bin")),
+                           ("upload_file max_concurrency=4", upload("parallel.bin", max_concurrency=4))):
+        rate = throughput(size, seconds)
+        verdict = "meets" if rate / copy_rate >= UPLOAD_GOAL else "MISSES"
+        print("  {:30s} {:8.1f} MB/s ({:.2f} s)  ratio {:.2f} ({} goal >= {})".format(
+            label, rate, seconds, rate / copy_rate, verdict, UPLOAD_GOAL))
+
+
+def bench_job_start(emu, runs: int) -> None:
+    credential = emu.credential()
+    common = dict(base_url=emu.arm_url, connection_verify=emu.ca_cert, polling_interval=0.05)
+    resource_client = ResourceManagementClient(credential, emu.subscription_id, **common)
+    batchai_client = BatchAI(credential, emu.subscription_id, **common)
+    resource_client.resource_groups.create_or_update(RG, {"location": "eastus"})
+    batchai_client.workspaces.begin_create(RG, WS, models.WorkspaceCreateParameters(location="eastus")).result()
+    batchai_client.experiments.begin_create(RG, WS, EXP).result()
+    share = models.AzureFileShareReference(
+        account_name=emu.account_name, azure_file_url="{}/{}".format(emu.files_url, SHARE), relative_mount_path="afs",
+        credentials=models.AzureStorageCredentialsInfo(account_key=emu.account_key))
+    cluster = batchai_client.clusters.begin_create(RG, WS, "one", models.ClusterCreateParameters(
+        vm_size="STANDARD_NC6", user_account_settings=models.UserAccountSettings(admin_user_name="bench"),
+        scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
+        node_setup=models.NodeSetup(mount_volumes=models.MountVolumes(azure_file_shares=[share])))).result()
+    parameters = models.JobCreateParameters(
+        cluster=models.ResourceId(id=cluster.id), node_count=1, std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/afs",
+        custom_toolkit_settings=models.CustomToolkitSettings(command_line="true"))
+
+    def idle_node() -> bool:
+        return batchai_client.clusters.get(RG, WS, "one").node_state_counts.idle_node_count == 1
+
+    to_running, create_calls = [], []
+    for run in range(runs):
+        while not idle_node():
+            time.sleep(POLL_SECONDS)
+        name = "job{}".format(run)
+        start = time.perf_counter()
+        batchai_client.jobs.begin_create(RG, WS, EXP, name, parameters).result()
+        create_calls.append(time.perf_counter() - start)
+        while batchai_client.jobs.get(RG, WS, EXP, name).execution_state == "queued":
+            time.sleep(POLL_SECONDS)
+        to_running.append(time.perf_counter() - start)
+        while batchai_client.jobs.get(RG, WS, EXP, name).execution_state not in ("succeeded", "failed"):
+            time.sleep(POLL_SECONDS)
+    median = statistics.median(to_running)
+    print("Batch AI job start on an idle one-node cluster ({} runs, polling every {:.0f} ms)".format(
+        runs, POLL_SECONDS * 1000))
+    print("  begin_create().result()        median {:.3f} s".format(statistics.median(create_calls)))
+    print("  begin_create -> running        median {:.3f} s  (runs: {})  {} goal < {} s".format(
+        median, ", ".join("{:.3f}".format(t) for t in to_running), "meets" if median < START_GOAL else "MISSES",
+        START_GOAL))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=128, help="size of the uploaded file")
+    parser.add_argument("--runs", type=int, default=5, help="job starts to time")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="emulator-bench-") as work, emulator.start(Path(work) / "data") as emu:
+        bench_upload(emu, Path(work), args.size_mib * 2**20)
+        bench_job_start(emu, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
