@@ -554,6 +554,12 @@ def torch_tensors(data, device, layout):
     return x.contiguous(memory_format=layout), torch.from_numpy(data[1]).to(device)
 
 
+def state_dict_on_cpu(model):
+    """The checkpoint: the model's state_dict with plain CPU tensors (loads anywhere)."""
+    from collections import OrderedDict
+    return OrderedDict((k, v.detach().cpu().contiguous()) for k, v in model.state_dict().items())
+
+
 def train_pytorch(train, test, args):
     torch, device, layout = torch_setup(args.seed)
     rng = np.random.RandomState(args.seed)
@@ -579,8 +585,8 @@ def train_pytorch(train, test, args):
         seconds = time.time() - start
         log_epoch(epoch, args.epochs, loss_sum / epoch_size, errors / epoch_size, epoch_size, seconds)
         history.append((epoch, loss_sum / epoch_size, errors / epoch_size, lr, seconds))
-        save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.pt'.format(epoch)),
-                        lambda path: torch.save(model.state_dict(), path))
+        save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.pt'.format(epoch)),   # CPU tensors
+                        lambda path: torch.save(state_dict_on_cpu(model), path))
         write_metrics(args.model_dir, history)
 
     errors, test_batches = torch_test_errors(model, x_test, y_test)

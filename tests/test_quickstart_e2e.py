@@ -81,7 +81,7 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert re.search(r"^Finished Epoch\[1 of 1\]: \[Training\] loss = [\d.]+ \* 2000, metric = [\d.]+% \* 2000 ",
                      output, re.M)
     final = re.search(r"^Final Results: Minibatch\[1-\d+\]: errs = ([\d.]+)% \* 500$", output, re.M)
-    assert final and float(final.group(1)) < 50
+    assert final and float(final.group(1)) < 80  # untrained: about 90%; accuracy is tested in test_sample.py
     assert "Job myjob succeeded with exit code 0" in lines
     url = r"http://127\.0\.0\.1:\d+/\w+/batchaiquickstart/[^ ]+/{}/{}\?[^ ]*sig=\.\.\."
     stdouterr = output.split("Files in stdouterr:")[1].split("Files in MODEL:")[0]

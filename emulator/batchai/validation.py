@@ -26,9 +26,10 @@ DEALLOCATION_OPTIONS = ("requeue", "terminate", "waitforjobcompletion")
 VM_PRIORITIES = ("dedicated", "lowpriority")
 DEFAULT_IMAGE = {"publisher": "microsoft-dsvm", "offer": "azureml", "sku": "runtime", "version": "latest"}
 
-# Toolkit block -> toolType reported by the service. The ToolType enum has no PyTorch value.
+# Toolkit block -> toolType reported by the service ("pytorch" is missing from the SDK's ToolType enum,
+# but the service sent it, as BatchAI's PyTorch recipe output shows).
 TOOLKITS = {
-    "cntkSettings": "cntk", "pyTorchSettings": "custom", "tensorFlowSettings": "tensorflow",
+    "cntkSettings": "cntk", "pyTorchSettings": "pytorch", "tensorFlowSettings": "tensorflow",
     "caffeSettings": "caffe", "caffe2Settings": "caffe2", "chainerSettings": "chainer",
     "customToolkitSettings": "custom", "customMpiSettings": "custommpi", "horovodSettings": "horovod",
 }

@@ -141,7 +141,7 @@ class JobExecution:
                     return Outcome("failed", code, [self._stop_error])
                 if code != 0:
                     return Outcome("failed", code, [errors.job_preparation_failed()])
-            command = job_command(self._props, {**self._env, **self._secrets})  # as a shell would expand them
+            command = job_command(self._props, self._process_environment())  # what a shell would expand
             code = self._run_process("job", command, stdouterr / "stdout.txt",
                                      stdouterr / "stderr.txt", execution_log)
         except _Abort as exc:
@@ -212,11 +212,15 @@ class JobExecution:
 
     # ---- processes ---------------------------------------------------------------------------
 
+    def _process_environment(self) -> dict:
+        """What the job's processes get: the host's environment, the job's variables and its secrets."""
+        return {**host_environment(), "PYTHONUNBUFFERED": "1", **self._env, **self._secrets}
+
     def _run_process(self, what: str, argv: list, stdout_path: Path, stderr_path: Path,
                      execution_log: ExecutionLog) -> Optional[int]:
         """Run ``argv`` as a process group with the job's environment; its exit status, or None if a
         stop request came first."""
-        env = {**host_environment(), "PYTHONUNBUFFERED": "1", **self._env, **self._secrets}
+        env = self._process_environment()
         execution_log.write("{}: {}".format(what, redact(" ".join(shlex.quote(a) for a in argv), self._secrets)))
         with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
             with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -264,6 +265,22 @@ def test_brainscript_job_fails_with_a_clear_error(batchai_client, cluster):
     job = wait_for_state(batchai_client, "brainscript")
     assert job.execution_state == "failed" and job.execution_info.exit_code is None
     assert "needs the CNTK container; use pythonScriptFilePath" in job.execution_info.errors[0].message
+
+
+def test_pytorch_job_runs_its_interpreter(batchai_client, cluster, share):
+    share.get_file_client("train.py").upload_file(b"import sys; print(sys.executable, *sys.argv[1:])")
+    settings = dict(python_script_file_path=MOUNT_ROOT + "/train.py", command_line_args="--epochs 2 '$HOME'")
+    submit(batchai_client, "torch", job_parameters(cluster.id, py_torch_settings=models.PyTorchSettings(
+        python_interpreter_path=sys.executable, **settings)))
+    submit(batchai_client, "nopython", job_parameters(cluster.id, py_torch_settings=models.PyTorchSettings(
+        python_interpreter_path="/no/such/python", **settings)))
+    job = wait_for_state(batchai_client, "torch")
+    assert (job.execution_state, job.tool_type) == ("succeeded", "pytorch")
+    home = os.environ["HOME"]  # shlex words, each expanded: quoting does not stop expansion here
+    assert read_output(batchai_client, "torch", "stdout.txt") == "{} --epochs 2 {}\n".format(sys.executable, home)
+    job = wait_for_state(batchai_client, "nopython")
+    assert (job.execution_state, error_codes(job)) == ("failed", ["JobLaunchFailed"])
+    assert "/no/such/python" in job.execution_info.errors[0].message
 
 
 def test_max_wall_clock_time_is_enforced(batchai_client, cluster):
