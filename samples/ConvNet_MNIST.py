@@ -339,9 +339,9 @@ def write_plot(model_dir, history, test_error, engine):
                      label='test after last epoch: {:.2f}%'.format(100.0 * test_error))
     error_ax.set(xlabel='epoch', ylabel='error (%)', title='Classification error')
     error_ax.set_yscale('log')
-    percent = FuncFormatter(lambda value, position: '{:g}'.format(value))
-    error_ax.yaxis.set_major_formatter(percent)
-    error_ax.yaxis.set_minor_formatter(percent)
+    error_ax.yaxis.set_major_formatter(FuncFormatter(lambda value, position: '{:g}'.format(value)))
+    error_ax.yaxis.set_minor_formatter(FuncFormatter(      # label 2 and 5 times a power of 10
+        lambda value, position: '{:g}'.format(value) if '{:.0e}'.format(value)[0] in '25' else ''))
     error_ax.legend()
     for ax in (loss_ax, error_ax):
         ax.grid(True, alpha=0.3)
