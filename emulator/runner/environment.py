@@ -7,9 +7,12 @@ from typing import Iterable
 
 _VARIABLE = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<plain>\w+))")
 
-# The emulator's own settings (its token and account key may be passed through the environment)
-# must not leak into the jobs it runs.
-_PRIVATE_PREFIXES = ("EMULATOR_",)
+# A node's job sees a clean environment, not the submitter's: of the emulator's environment only
+# what a process needs to run on this host passes (never, say, AZURE_CLIENT_SECRET, or the
+# emulator's own EMULATOR_* settings, which may hold its token and account key).
+_HOST_NAMES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+               "LD_LIBRARY_PATH", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"}
+_HOST_PREFIXES = ("LC_", "OMP_", "MKL_", "OPENBLAS_", "CUDA_", "NCCL_")
 
 
 def expand(text: str, variables: dict) -> str:
@@ -22,8 +25,9 @@ def expand(text: str, variables: dict) -> str:
 
 
 def host_environment() -> dict:
-    """The emulator's environment minus its private settings: the base of every job's environment."""
-    return {name: value for name, value in os.environ.items() if not name.startswith(_PRIVATE_PREFIXES)}
+    """What of the emulator's environment a job inherits: the base of every job's environment."""
+    return {name: value for name, value in os.environ.items()
+            if name in _HOST_NAMES or name.startswith(_HOST_PREFIXES)}
 
 
 def user_variables(variables: Iterable[dict], context: dict) -> dict:

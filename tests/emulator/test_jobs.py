@@ -412,7 +412,10 @@ def test_jobs_wait_for_nodes_and_use_several(batchai_client, workspace, share, e
 
 # ---- the job's environment ------------------------------------------------------------------------
 
-def test_environment_variables_paths_and_secrets(batchai_client, cluster, emulator, share):
+def test_environment_variables_paths_and_secrets(batchai_client, cluster, emulator, share, monkeypatch):
+    # The submitter's environment is not the node's: its secrets never reach the job.
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "submitter-secret")
+    monkeypatch.setenv("EMULATOR_TOKEN", "emulator-secret")
     share.get_directory_client("inputs").create_directory()
     command = ("echo $$; env | sort; echo ARGS $AZ_BATCHAI_INPUT_DATA; "
                "touch $AZ_BATCHAI_OUTPUT_RESULTS/made-by-job; ls -d $AZ_BATCHAI_INPUT_DATA")
@@ -439,7 +442,8 @@ def test_environment_variables_paths_and_secrets(batchai_client, cluster, emulat
     assert (env["AZ_BATCHAI_NUM_GPUS"], env["AZ_BATCHAI_TASK_INDEX"]) == ("0", "0")
     assert env["GREETING"] == "hello 0" and env["TOKEN"] == "s3cr3t-value"
     assert env["PYTHONUNBUFFERED"] == "1"
-    assert not [name for name in env if name.startswith("EMULATOR_")]
+    assert not [name for name in env if name.startswith(("EMULATOR_", "AZURE_"))]
+    assert "PATH" in env and "HOME" in env
     assert read_output(batchai_client, "envjob", "stdout-job_prep.txt") == "hello 0 s3cr3t-value\n"
     assert list(output_files(batchai_client, "envjob", "RESULTS")) == ["made-by-job"]
     # The secret went to the job, never back to a client or into the execution log.
