@@ -23,6 +23,7 @@ from batchai_quickstart import steps
 from batchai_quickstart.azure_errors import explain_azure_error
 from batchai_quickstart.clients import create_clients
 from batchai_quickstart.config import ConfigError, find_config, load_config, warn_if_readable_by_others
+from batchai_quickstart.mnist import MnistError
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_SCRIPT = HERE / "samples" / steps.SCRIPT_NAME
@@ -146,7 +147,10 @@ def run(argv=None) -> int:
     """main() with every expected failure turned into one ``error:`` line and exit code 2."""
     try:
         return main(argv)
-    except (ConfigError, steps.ClusterError, ValueError, OSError) as exc:
+    except KeyboardInterrupt:  # before any resource existed (later ones are handled in main)
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except (ConfigError, MnistError, steps.ClusterError, ValueError, OSError) as exc:
         print("error: {}".format(exc), file=sys.stderr)
         return 2
     except AzureError as exc:

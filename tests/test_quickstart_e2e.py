@@ -131,3 +131,45 @@ def test_placeholder_on_azure_target_is_one_line_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "FILL-IN-HERE" in result.stderr and "admin_user_password" in result.stderr
+
+
+def test_malformed_mnist_file_is_one_line_error_and_cleans_up(tmp_path):
+    broken = tmp_path / "broken-mnist"
+    broken.mkdir()
+    for source in SUBSET.glob("*.gz"):
+        (broken / source.name).write_bytes(source.read_bytes())
+    import gzip
+
+    images = broken / "train-images-idx3-ubyte.gz"
+    images.write_bytes(gzip.compress(gzip.decompress(images.read_bytes())[:5000]))
+    result = subprocess.run([sys.executable, str(ROOT / "quickstart.py"), "--config", str(make_config(tmp_path)),
+                             "--mnist-dir", str(broken)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "train-images-idx3-ubyte.gz" in error_lines[0] and "truncated" in error_lines[0]
+    assert "Traceback" not in result.stderr
+    assert "Deleted resource group batchaiquickstartrg" in result.stdout
+    assert_nothing_left(tmp_path)
+
+
+def test_keep_leaves_the_resources_and_cleanup_script_deletes_them(tmp_path):
+    process = start_quickstart(tmp_path, "--epochs", "1", "--keep")
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    assert "Kept the resources (--keep): python scripts/cleanup.py deletes them." in output
+    assert "Deleted" not in output
+    import emulator
+    from azure.mgmt.batchai import BatchAI
+
+    with emulator.start(tmp_path / "emulator-data") as emu:
+        batchai = BatchAI(emu.credential(), emu.subscription_id, base_url=emu.arm_url, connection_verify=emu.ca_cert)
+        job = batchai.jobs.get("batchaiquickstartrg", "myworkspace", "myexperiment", "myjob")
+        assert job.execution_state == "succeeded"
+        assert batchai.clusters.get("batchaiquickstartrg", "myworkspace", "mycluster").vm_size == "STANDARD_NC6"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "cleanup.py"), "--config",
+                             str(tmp_path / "config.ini")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for deleted in ("job myjob", "cluster mycluster", "workspace myworkspace", "file share batchaiquickstart",
+                    "resource group batchaiquickstartrg"):
+        assert "Deleted " + deleted in result.stdout
+    assert_nothing_left(tmp_path)
