@@ -380,7 +380,7 @@ def train_cntk(train, test, args):
 
     # Input variables denoting the features and label data
     input_fn = getattr(cntk, 'input_variable', None) or cntk.ops.input
-    input_var = input_fn((1, 28, 28), np.float32)
+    input_var = input_fn((1, 28, 28), np.float32, name='features')     # named: the ONNX input name
     label_var = input_fn(NUM_CLASSES, np.float32)
 
     # Instantiate the feedforward classification model
@@ -439,7 +439,7 @@ def train_cntk(train, test, args):
     if model_format is None:
         log('CNTK {} cannot export ONNX (needs 2.3 or later): skipping ConvNet_MNIST.onnx'.format(
             cntk.__version__))
-    else:
+    else:           # CNTK's exporter drops the batch axis: this model takes one image (1, 1, 28, 28) at a time
         extra_output('ConvNet_MNIST.onnx', lambda: save_atomically(
             os.path.join(args.model_dir, 'ConvNet_MNIST.onnx'), lambda path: z.save(path, format=model_format.ONNX)))
     extra_output('ConvNet_MNIST_training.png', lambda: write_plot(
