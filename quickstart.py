@@ -14,6 +14,7 @@ Azure. Each step is one function of batchai_quickstart.steps that can be copied 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -51,10 +52,11 @@ def main(argv=None) -> int:
 
     # 2. Create the Resource Manager, Batch AI and Azure Files clients.
     clients = create_clients(config)
-    job_submitted, interrupted, job = False, False, None
+    group_created, job_submitted, interrupted, job, cleaned_up = False, False, False, None, True
     try:
         # 3. Create the resource group.
         steps.create_resource_group(clients.resource, config.resource_group, config.location)
+        group_created = True
         print("Created resource group {}".format(config.resource_group))
 
         # 4. Prepare the MNIST data and upload it with the training script to the file share.
@@ -112,23 +114,31 @@ def main(argv=None) -> int:
     finally:
         # 13. Delete the job, the cluster, the workspace, the share and the resource group.
         try:
-            _clean_up(clients, config, stop_job=interrupted and job_submitted, keep=args.keep)
+            if group_created:  # everything else lives in it or after it
+                cleaned_up = _clean_up(clients, config, stop_job=interrupted and job_submitted, keep=args.keep)
         finally:
             clients.close()
     if interrupted:
         return 130
-    return 0 if job is not None and job.execution_state == "succeeded" else 1
+    return 0 if cleaned_up and job is not None and job.execution_state == "succeeded" else 1
 
 
-def _clean_up(clients, config, stop_job: bool, keep: bool) -> None:
-    if stop_job:
-        _ignore_missing(steps.terminate_job, clients.batchai, config.resource_group, config.workspace,
-                        config.experiment, config.job)
-        print("Terminated job {}".format(config.job))
-    if keep:
-        print("Kept the resources (--keep): python scripts/cleanup.py deletes them.")
-        return
-    steps.delete_quickstart_resources(clients, config, report=print)
+def _clean_up(clients, config, stop_job: bool, keep: bool) -> bool:
+    """Step 13; a failure here is reported as a warning, so that it never hides the error that led here."""
+    try:
+        if stop_job:
+            _ignore_missing(steps.terminate_job, clients.batchai, config.resource_group, config.workspace,
+                            config.experiment, config.job)
+            print("Terminated job {}".format(config.job))
+        if keep:
+            print("Kept the resources (--keep): python scripts/cleanup.py deletes them.")
+            return True
+        steps.delete_quickstart_resources(clients, config, report=print)
+        return True
+    except AzureError as exc:
+        print("warning: clean-up failed: {}; python scripts/cleanup.py retries it".format(_one_line(exc)),
+              file=sys.stderr)
+        return False
 
 
 def _ignore_missing(step, *args) -> None:
@@ -138,6 +148,10 @@ def _ignore_missing(step, *args) -> None:
         pass
 
 
+def _one_line(error: AzureError) -> str:
+    return explain_azure_error(error) or str(error).splitlines()[0]
+
+
 def _write_through(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -145,6 +159,8 @@ def _write_through(text: str) -> None:
 
 def run(argv=None) -> int:
     """main() with every expected failure turned into one ``error:`` line and exit code 2."""
+    # The SDKs' own warnings (each credential DefaultAzureCredential tried, ...) would bury that line.
+    logging.getLogger("azure").setLevel(logging.ERROR)
     try:
         return main(argv)
     except KeyboardInterrupt:  # before any resource existed (later ones are handled in main)
@@ -154,7 +170,7 @@ def run(argv=None) -> int:
         print("error: {}".format(exc), file=sys.stderr)
         return 2
     except AzureError as exc:
-        print("error: {}".format(explain_azure_error(exc) or str(exc).splitlines()[0]), file=sys.stderr)
+        print("error: {}".format(_one_line(exc)), file=sys.stderr)
         return 2
 
 

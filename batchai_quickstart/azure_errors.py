@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from azure.core.exceptions import ClientAuthenticationError
+
 # What Resource Manager returns for a resource provider that a subscription cannot use: never
 # registered, no longer registrable, or no longer existing (Batch AI since 2019-03-31).
 RETIRED_PROVIDER_CODES = {
@@ -20,8 +22,17 @@ RETIRED_EXPLANATION = (
 )
 
 
+SIGN_IN_EXPLANATION = (
+    "could not sign in to Azure ({reason}): set client_id, secret and token_uri in the [azure] section of the "
+    "config, or sign in with az login for DefaultAzureCredential"
+)
+
+
 def explain_azure_error(error: BaseException) -> Optional[str]:
-    """One line explaining a retired or unregistered Microsoft.BatchAI provider, else None."""
+    """One line explaining a failed sign-in or a retired/unregistered Microsoft.BatchAI provider, else None."""
+    if isinstance(error, ClientAuthenticationError) and getattr(error, "response", None) is None:
+        # Raised by the credential itself, before any request reached Azure.
+        return SIGN_IN_EXPLANATION.format(reason=str(error.message or error).splitlines()[0])
     code = getattr(getattr(error, "error", None), "code", None) or getattr(error, "error_code", None)
     message = str(getattr(error, "message", "") or error)
     if code in RETIRED_PROVIDER_CODES and ("batchai" in message.lower() or code != "InvalidResourceType"):

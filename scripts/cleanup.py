@@ -8,6 +8,7 @@ resources (and any job still queued there) are found and deleted.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", help="configuration file (default: config.ini, else config.example.ini)")
     parser.add_argument("--target", choices=("local", "azure"), help="override [quickstart] target")
     args = parser.parse_args(argv)
+    logging.getLogger("azure").setLevel(logging.ERROR)  # keep failures to the one line below
     try:
         config = load_config(find_config(args.config, ROOT), target=args.target)
         clients = create_clients(config)

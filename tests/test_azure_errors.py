@@ -80,3 +80,14 @@ def test_other_errors_are_left_alone():
     with pytest.raises(HttpResponseError) as info:
         create_workspace(client, "rg", "ws", "eastus")
     assert explain_azure_error(info.value) is None
+
+
+def test_a_failed_sign_in_is_explained_in_one_line():
+    from azure.core.exceptions import ClientAuthenticationError
+
+    error = ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token from the included "
+                                      "credentials.\nAttempted credentials: ...")
+    explanation = explain_azure_error(error)
+    assert explanation and "\n" not in explanation
+    assert explanation.startswith("could not sign in to Azure (DefaultAzureCredential failed")
+    assert "[azure]" in explanation and "az login" in explanation
