@@ -5,7 +5,6 @@ import gzip
 import importlib.util
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sample_checks import check_sigterm_stops_promptly, epoch_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'samples' / 'ConvNet_MNIST.py'
@@ -303,30 +303,9 @@ def test_seed_makes_runs_repeatable(trained, ctf_dir, tmp_path):
     second = run_script(ctf_dir, tmp_path / 'models', '--epochs', EPOCHS, '--seed', 7, '--engine', 'pytorch')
     assert second.returncode == 0, second.stderr
 
-    def results(stderr):                                     # epoch losses/errors and the final line, no timings
-        return [re.sub(r' \d+\.\d+s \(.*', '', l) for l in stderr.splitlines()
-                if l.startswith(('Finished Epoch', 'Final Results'))]
-    assert results(second.stderr) == results(first.stderr) and len(results(first.stderr)) == EPOCHS + 1
+    assert epoch_results(second.stderr) == epoch_results(first.stderr)
+    assert len(epoch_results(first.stderr)) == EPOCHS + 1
 
 
 def test_sigterm_stops_promptly_with_complete_files(ctf_dir, tmp_path):
-    model_dir = tmp_path / 'models'
-    process = subprocess.Popen([sys.executable, str(SCRIPT), str(ctf_dir), str(model_dir), '--epochs', '1000',
-                                '--engine', 'pytorch'], stderr=subprocess.PIPE, text=True)
-    try:
-        for line in process.stderr:                          # after a checkpoint, during the next epoch
-            if line.startswith('Finished Epoch[1 of'):
-                break
-        time.sleep(0.2)
-        sent = time.time()
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=10)[1]
-        elapsed = time.time() - sent
-    finally:
-        process.kill()
-    assert process.returncode == 143
-    assert elapsed < 3.0                # typically 0.2-0.5 s, mostly interpreter shutdown; margin for a busy machine
-    assert output.strip().splitlines()[-1].startswith('Terminated (SIGTERM)')
-    names = os.listdir(str(model_dir))
-    assert 'ConvNet_MNIST_0.pt' in names and 'ConvNet_MNIST_metrics.csv' in names
-    assert not [n for n in names if n.endswith('.tmp') or n.startswith('.')]
+    check_sigterm_stops_promptly(sys.executable, ctf_dir, tmp_path / 'models', 'pytorch', 'ConvNet_MNIST_0.pt')

@@ -10,14 +10,13 @@ scripts/setup_cntk.sh makes such an interpreter and prints both variables:
 import csv
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sample_checks import check_sigterm_stops_promptly, epoch_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'samples' / 'ConvNet_MNIST.py'
@@ -153,32 +152,10 @@ def test_cntk_seed_makes_runs_repeatable(trained, cntk_python, ctf_dir, tmp_path
     second = run_cntk(cntk_python, ctf_dir, tmp_path / 'models', '--epochs', 1, '--seed', SEED)
     assert second.returncode == 0, second.stderr
 
-    def results(stderr):                                     # epoch loss/error and the final line, no timings
-        return [re.sub(r' \d+\.\d+s \(.*', '', l) for l in stderr.splitlines()
-                if l.startswith(('Finished Epoch', 'Final Results'))]
-    assert results(second.stderr) == results(first.stderr) and len(results(first.stderr)) == 2
+    assert epoch_results(second.stderr) == epoch_results(first.stderr) and len(epoch_results(first.stderr)) == 2
     checkpoint = 'ConvNet_MNIST_0.dnn'
     assert (tmp_path / 'models' / checkpoint).read_bytes() == (first_dir / checkpoint).read_bytes()
 
 
 def test_cntk_sigterm_stops_promptly_with_complete_files(cntk_python, ctf_dir, tmp_path):
-    model_dir = tmp_path / 'models'
-    process = subprocess.Popen([cntk_python, str(SCRIPT), str(ctf_dir), str(model_dir), '--epochs', '1000',
-                                '--engine', 'cntk'], stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-    try:
-        for line in process.stderr:                          # after a checkpoint, during the next epoch
-            if line.startswith('Finished Epoch[1 of'):
-                break
-        time.sleep(0.2)
-        sent = time.time()
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[1]
-        elapsed = time.time() - sent
-    finally:
-        process.kill()
-    assert process.returncode == 143, output
-    assert elapsed < 3.0                # measured about 0.1 s
-    assert output.strip().splitlines()[-1].startswith('Terminated (SIGTERM)')
-    names = os.listdir(str(model_dir))
-    assert 'ConvNet_MNIST_0.dnn' in names and 'ConvNet_MNIST_metrics.csv' in names
-    assert not [n for n in names if n.endswith('.tmp') or n.startswith('.')]
+    check_sigterm_stops_promptly(cntk_python, ctf_dir, tmp_path / 'models', 'cntk', 'ConvNet_MNIST_0.dnn')
