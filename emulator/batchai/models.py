@@ -20,12 +20,11 @@ import os
 import posixpath
 import shutil
 import sqlite3
-import threading
 import uuid
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
-from ..core.arm import utc_now
+from ..core.arm import BackgroundWork, utc_now
 from ..core.context import Context
 from . import exceptions as errors
 from .validation import (PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
@@ -89,39 +88,6 @@ def _json(text: Optional[str], default: Any = None) -> Any:
 def _iso_mtime(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(
         timespec="milliseconds").replace("+00:00", "Z")
-
-
-class BackgroundWork:
-    """Threads that finish long-running operations (deletes, terminations); joined on close."""
-
-    def __init__(self, operations) -> None:
-        self._operations = operations
-        self._threads: set[threading.Thread] = set()
-        self._lock = threading.Lock()
-
-    def run(self, op_id: str, name: str, work: Callable[[], None]) -> None:
-        def body() -> None:
-            try:
-                work()
-                self._operations.finish(op_id)
-            except Exception:  # the operation must end either way; the client sees Failed
-                log.exception("operation %s (%s) failed", op_id, name)
-                self._operations.finish(op_id, "Failed", {"code": "InternalServerError",
-                                                          "message": "The emulator failed to {}.".format(name)})
-            finally:
-                with self._lock:
-                    self._threads.discard(threading.current_thread())
-
-        thread = threading.Thread(target=body, name="batchai-" + name, daemon=True)
-        with self._lock:
-            self._threads.add(thread)
-        thread.start()
-
-    def close(self, timeout: float) -> None:
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
 
 
 class BatchAIBackend:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import threading
 import uuid
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from werkzeug.wrappers import Request, Response
 
@@ -147,3 +148,36 @@ class Operations:
             body["error"] = json.loads(op["error"])
         body["properties"] = {"resourceId": op["resource_id"]}
         return body
+
+
+class BackgroundWork:
+    """Threads that finish long-running operations (deletes, terminations); joined on close."""
+
+    def __init__(self, operations) -> None:
+        self._operations = operations
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def run(self, op_id: str, name: str, work: Callable[[], None]) -> None:
+        def body() -> None:
+            try:
+                work()
+                self._operations.finish(op_id)
+            except Exception:  # the operation must end either way; the client sees Failed
+                log.exception("operation %s (%s) failed", op_id, name)
+                self._operations.finish(op_id, "Failed", {"code": "InternalServerError",
+                                                          "message": "The emulator failed to {}.".format(name)})
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=body, name=name, daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def close(self, timeout: float) -> None:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)

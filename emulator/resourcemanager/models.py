@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from typing import Optional
 
-from ..core.arm import utc_now
+from ..core.arm import BackgroundWork, utc_now
 from ..core.context import Context
 from . import exceptions as errors
 
@@ -47,8 +46,7 @@ class ResourceManagerBackend:
         self.store = ctx.store
         self.subscription_id = ctx.identity.subscription_id
         self.store.ensure_schema(SCHEMA)
-        self._threads: set[threading.Thread] = set()
-        self._lock = threading.Lock()
+        self.work = BackgroundWork(ctx.operations)
 
     def check_subscription(self, subscription: str) -> None:
         if subscription.lower() != self.subscription_id.lower():
@@ -133,23 +131,11 @@ class ResourceManagerBackend:
 
     def _delete_in_background(self, name: str, op_id: str) -> None:
         def delete() -> None:
-            try:
-                self.ctx.services["batchai"].backend.delete_resource_group(name)
-                self.store.execute("DELETE FROM rm_resource_groups WHERE name = ?", (name,))
-                self.ctx.operations.finish(op_id)
-                log.info("resource group %s deleted", name)
-            except Exception:
-                log.exception("deleting resource group %s failed", name)
-                self.ctx.operations.finish(op_id, "Failed", {"code": "InternalServerError",
-                                                             "message": "Deleting the resource group failed."})
-            finally:
-                with self._lock:
-                    self._threads.discard(threading.current_thread())
+            self.ctx.services["batchai"].backend.delete_resource_group(name)
+            self.store.execute("DELETE FROM rm_resource_groups WHERE name = ?", (name,))
+            log.info("resource group %s deleted", name)
 
-        thread = threading.Thread(target=delete, name="rm-delete-" + name, daemon=True)
-        with self._lock:
-            self._threads.add(thread)
-        thread.start()
+        self.work.run(op_id, "delete resource group {}".format(name), delete)
 
     def operation(self, op_id: str) -> dict:
         op = self.ctx.operations.get(op_id)
@@ -158,9 +144,6 @@ class ResourceManagerBackend:
         return op
 
     def close(self, timeout: float) -> None:
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
+        self.work.close(timeout)
 
 
