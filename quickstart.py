@@ -21,7 +21,7 @@ from pathlib import Path
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from batchai_quickstart import steps
-from batchai_quickstart.azure_errors import explain_azure_error
+from batchai_quickstart.azure_errors import describe_azure_error
 from batchai_quickstart.clients import create_clients
 from batchai_quickstart.config import ConfigError, find_config, load_config, warn_if_readable_by_others
 from batchai_quickstart.mnist import MnistError
@@ -136,8 +136,8 @@ def _clean_up(clients, config, stop_job: bool, keep: bool) -> bool:
         steps.delete_quickstart_resources(clients, config, report=print)
         return True
     except AzureError as exc:
-        print("warning: clean-up failed: {}; python scripts/cleanup.py retries it".format(_one_line(exc)),
-              file=sys.stderr)
+        print("warning: clean-up failed: {}; python scripts/cleanup.py retries it".format(
+            describe_azure_error(exc)), file=sys.stderr)
         return False
 
 
@@ -146,10 +146,6 @@ def _ignore_missing(step, *args) -> None:
         step(*args)
     except ResourceNotFoundError:
         pass
-
-
-def _one_line(error: AzureError) -> str:
-    return explain_azure_error(error) or str(error).splitlines()[0]
 
 
 def _write_through(text: str) -> None:
@@ -170,7 +166,7 @@ def run(argv=None) -> int:
         print("error: {}".format(exc), file=sys.stderr)
         return 2
     except AzureError as exc:
-        print("error: {}".format(_one_line(exc)), file=sys.stderr)
+        print("error: {}".format(describe_azure_error(exc)), file=sys.stderr)
         return 2
 
 

@@ -38,3 +38,8 @@ def explain_azure_error(error: BaseException) -> Optional[str]:
     if code in RETIRED_PROVIDER_CODES and ("batchai" in message.lower() or code != "InvalidResourceType"):
         return RETIRED_EXPLANATION.format(code=code)
     return None
+
+
+def describe_azure_error(error: BaseException) -> str:
+    """The error as one line: the explanation above where there is one, else the SDK's first line."""
+    return explain_azure_error(error) or str(error).splitlines()[0]

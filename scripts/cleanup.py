@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from azure.core.exceptions import AzureError  # noqa: E402
 
 from batchai_quickstart import steps  # noqa: E402
-from batchai_quickstart.azure_errors import explain_azure_error  # noqa: E402
+from batchai_quickstart.azure_errors import describe_azure_error  # noqa: E402
 from batchai_quickstart.clients import create_clients  # noqa: E402
 from batchai_quickstart.config import ConfigError, find_config, load_config  # noqa: E402
 
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         print("error: {}".format(exc), file=sys.stderr)
         return 2
     except AzureError as exc:
-        print("error: {}".format(explain_azure_error(exc) or str(exc).splitlines()[0]), file=sys.stderr)
+        print("error: {}".format(describe_azure_error(exc)), file=sys.stderr)
         return 2
     print("Nothing of the quickstart is left in {} ({}).".format(config.resource_group, config.target))
     return 0
