@@ -132,6 +132,11 @@ def _read_azure_section(reader: "_Reader", config: QuickstartConfig) -> None:
     config.storage_account_name = reader.name("azure", "storage_account_name", _STORAGE_ACCOUNT_NAME,
                                               "3-24 lower-case letters and digits")
     config.storage_account_key = reader.get("azure", "storage_account_key")
+    read_service_principal(reader, config)
+
+
+def read_service_principal(reader: "_Reader", config) -> None:
+    """[azure] client_id, secret and token_uri into ``config`` (shared with azureml_config.py)."""
     # The service principal is optional: all three empty means DefaultAzureCredential.
     principal = {key: reader.get("azure", key, required=False) for key in ("client_id", "secret", "token_uri")}
     if any(principal.values()):
