@@ -1,0 +1,529 @@
+"""Azure Machine Learning state in SQLite: workspaces (made by Resource Manager deployments), their
+datastores, asset versions (code, data, environments), AmlCompute clusters and command jobs.
+
+Shapes are what azure-ai-ml 1.35.2 sends and reads (shared/reference/azureml-v2-flow.md, section 3).
+A workspace's two datastores are fixed: ``workspaceblobstore`` (container ``azureml-blobstore-<id>``,
+the default) and ``workspaceartifactstore`` (container ``azureml``, job logs and ``outputs/`` under
+``ExperimentRun/dcid.<job>/``), both in the emulator's one storage account.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from typing import Optional
+
+from ..core.arm import BackgroundWork, utc_now
+from ..core.context import Context
+from . import exceptions as errors
+from .storage import WorkspaceStorage
+
+log = logging.getLogger("emulator.azureml")
+
+PROVIDER = "Microsoft.MachineLearningServices"
+BLOB_STORE, ARTIFACT_STORE, ARTIFACT_CONTAINER = "workspaceblobstore", "workspaceartifactstore", "azureml"
+ASSET_KINDS = ("codes", "data", "environments", "models")
+# Job states (JobStatus) after which nothing changes.
+TERMINAL = ("Completed", "Failed", "Canceled", "NotResponding", "Paused")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS aml_workspaces (
+    resource_group TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE, location TEXT NOT NULL,
+    workspace_id TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, created TEXT NOT NULL,
+    PRIMARY KEY (resource_group, name));
+CREATE TABLE IF NOT EXISTS aml_deployments (
+    resource_group TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE, body TEXT NOT NULL,
+    PRIMARY KEY (resource_group, name));
+CREATE TABLE IF NOT EXISTS aml_assets (
+    resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE, kind TEXT NOT NULL,
+    name TEXT NOT NULL, version TEXT NOT NULL, properties TEXT NOT NULL, created TEXT NOT NULL,
+    PRIMARY KEY (resource_group, workspace, kind, name, version));
+CREATE TABLE IF NOT EXISTS aml_computes (
+    resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE,
+    name TEXT NOT NULL COLLATE NOCASE, location TEXT NOT NULL, properties TEXT NOT NULL, state TEXT NOT NULL,
+    created TEXT NOT NULL, PRIMARY KEY (resource_group, workspace, name));
+CREATE TABLE IF NOT EXISTS aml_jobs (
+    resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE,
+    name TEXT NOT NULL, properties TEXT NOT NULL, status TEXT NOT NULL, error TEXT, created TEXT NOT NULL,
+    started TEXT, ended TEXT, PRIMARY KEY (resource_group, workspace, name));
+"""
+
+
+class AzureMLBackend:
+    def __init__(self, ctx: Context, storage: WorkspaceStorage) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.storage = storage
+        self.subscription_id = ctx.identity.subscription_id
+        self.api_url = ctx.arm_url + "/azureml-api"  # discovery "api": RunHistory and dataset data plane
+        self.store.ensure_schema(SCHEMA)
+        self.work = BackgroundWork(ctx.operations)
+        self.runner = None  # set by create_service: runs the jobs
+
+    # ---- ids --------------------------------------------------------------------------------
+
+    def check_subscription(self, subscription: str) -> None:
+        if subscription.lower() != self.subscription_id.lower():
+            raise errors.subscription_not_found(subscription)
+
+    def workspace_id(self, rg: str, ws: str) -> str:
+        return "/subscriptions/{}/resourceGroups/{}/providers/{}/workspaces/{}".format(
+            self.subscription_id, rg, PROVIDER, ws)
+
+    def _check_group(self, rg: str) -> None:
+        group = self.ctx.services["resourcemanager"].backend.find_group(rg)
+        if group is None:
+            raise errors.resource_group_not_found(rg)
+
+    # ---- deployments (workspaces.begin_create) ----------------------------------------------
+
+    def create_deployment(self, rg: str, name: str, body: dict) -> dict:
+        """A workspace template deployment: the template is not evaluated; its parameters say which
+        workspace to create (with its datastores), and the deployment is Succeeded at once."""
+        self._check_group(rg)
+        properties = body.get("properties") or {}
+        parameters = {key: (value or {}).get("value") for key, value in (properties.get("parameters") or {}).items()}
+        workspace = parameters.get("workspaceName")
+        if not workspace:
+            raise errors.invalid_request("The deployment has no workspaceName parameter: only Azure ML workspace "
+                                         "templates are supported by the emulator.")
+        self.create_workspace(rg, workspace, parameters)
+        now = utc_now()
+        deployment = {
+            "id": "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Resources/deployments/{}".format(
+                self.subscription_id, rg, name),
+            "name": name, "type": "Microsoft.Resources/deployments",
+            "properties": {"provisioningState": "Succeeded", "mode": properties.get("mode", "Incremental"),
+                           "timestamp": now, "duration": "PT0S", "correlationId": str(uuid.uuid4()),
+                           "outputResources": [{"id": self.workspace_id(rg, workspace)}]},
+        }
+        self.store.execute("INSERT OR REPLACE INTO aml_deployments (resource_group, name, body) VALUES (?, ?, ?)",
+                           (rg, name, json.dumps(deployment)))
+        return deployment
+
+    def get_deployment(self, rg: str, name: str) -> dict:
+        row = self.store.query_one("SELECT body FROM aml_deployments WHERE resource_group = ? AND name = ?", (rg, name))
+        if row is None:
+            raise errors.deployment_not_found(name)
+        return json.loads(row["body"])
+
+    # ---- workspaces -------------------------------------------------------------------------
+
+    def create_workspace(self, rg: str, name: str, parameters: dict) -> dict:
+        location = (parameters.get("location") or "eastus").replace(" ", "").lower()
+        existing = self._workspace_row(rg, name, required=False)
+        if existing is not None:
+            return self.workspace_json(existing)
+        workspace_id = str(uuid.uuid4())
+        body = {key: parameters.get(key) for key in ("friendlyName", "description", "storageAccountName",
+                                                     "keyVaultName", "applicationInsightsName", "tagValues")}
+        self.store.execute("INSERT INTO aml_workspaces (resource_group, name, location, workspace_id, body, state, "
+                           "created) VALUES (?, ?, ?, ?, ?, 'Succeeded', ?)",
+                           (rg, name, location, workspace_id, json.dumps(body), utc_now()))
+        self.storage.ensure_container(self._blob_container(workspace_id))
+        self.storage.ensure_container(ARTIFACT_CONTAINER)
+        log.info("workspace %s created in %s", name, location)
+        return self.workspace_json(self._workspace_row(rg, name))
+
+    def _workspace_row(self, rg: str, name: str, required: bool = True) -> Optional[sqlite3.Row]:
+        row = self.store.query_one("SELECT * FROM aml_workspaces WHERE resource_group = ? AND name = ?", (rg, name))
+        if row is None and required:
+            raise errors.not_found("Microsoft.MachineLearningServices/workspaces", name)
+        return row
+
+    def workspace(self, rg: str, ws: str) -> sqlite3.Row:
+        """The workspace row, for anything inside it (404 if missing or being deleted)."""
+        row = self._workspace_row(rg, ws)
+        if row["state"] == "Deleting":
+            raise errors.not_found("Microsoft.MachineLearningServices/workspaces", ws)
+        return row
+
+    def workspace_json(self, row: sqlite3.Row) -> dict:
+        body = json.loads(row["body"])
+        rg, name = row["resource_group"], row["name"]
+        arm_id = self.workspace_id(rg, name)
+        resources = "/subscriptions/{}/resourceGroups/{}/providers/".format(self.subscription_id, rg)
+        return {
+            "id": arm_id, "name": name, "type": PROVIDER + "/workspaces", "location": row["location"],
+            "kind": "Default", "tags": body.get("tagValues") or {},
+            "identity": {"type": "SystemAssigned", "principalId": row["workspace_id"],
+                         "tenantId": "00000000-0000-0000-0000-000000000000"},
+            "sku": {"name": "Basic", "tier": "Basic"},
+            "properties": {
+                "friendlyName": body.get("friendlyName") or name, "description": body.get("description") or "",
+                "workspaceId": row["workspace_id"], "provisioningState": row["state"],
+                "creationTime": row["created"],
+                "storageAccount": resources + "Microsoft.Storage/storageAccounts/" + self.storage.account_name,
+                "keyVault": resources + "Microsoft.Keyvault/vaults/" + (body.get("keyVaultName") or name + "kv"),
+                "applicationInsights": resources + "Microsoft.insights/components/" + (
+                    body.get("applicationInsightsName") or name + "ai"),
+                "discoveryUrl": self.api_url + "/discovery",
+                "mlFlowTrackingUri": "azureml://{}/mlflow/v1.0{}".format(
+                    self.api_url.split("://", 1)[1], arm_id),
+                "hbiWorkspace": False, "publicNetworkAccess": "Enabled", "v1LegacyMode": False,
+                "storageHnsEnabled": False, "enableDataIsolation": False,
+            },
+        }
+
+    def get_workspace(self, rg: str, ws: str) -> dict:
+        return self.workspace_json(self._workspace_row(rg, ws))
+
+    def list_workspaces(self, rg: Optional[str] = None) -> list:
+        rows = self.store.query("SELECT * FROM aml_workspaces" + (" WHERE resource_group = ?" if rg else "") +
+                                " ORDER BY name", (rg,) if rg else ())
+        return [self.workspace_json(row) for row in rows]
+
+    def delete_workspace(self, rg: str, ws: str) -> Optional[str]:
+        """Begin deleting a workspace with everything in it; the operation id, or None if already gone."""
+        row = self._workspace_row(rg, ws, required=False)
+        if row is None:
+            return None
+        op_id = self.ctx.operations.begin(self.workspace_id(rg, ws))
+        self.store.execute("UPDATE aml_workspaces SET state = 'Deleting' WHERE resource_group = ? AND name = ?",
+                           (rg, ws))
+        self.work.run(op_id, "delete workspace {}".format(ws), lambda: self._delete_workspace_now(row))
+        return op_id
+
+    def _delete_workspace_now(self, row: sqlite3.Row) -> None:
+        rg, ws = row["resource_group"], row["name"]
+        if self.runner is not None:
+            self.runner.stop_workspace(rg, ws)
+        for table in ("aml_jobs", "aml_computes", "aml_assets"):
+            self.store.execute("DELETE FROM {} WHERE resource_group = ? AND workspace = ?".format(table), (rg, ws))
+        self.storage.delete_container(self._blob_container(row["workspace_id"]))
+        self.store.execute("DELETE FROM aml_workspaces WHERE resource_group = ? AND name = ?", (rg, ws))
+        log.info("workspace %s deleted", ws)
+
+    def delete_resource_group(self, rg: str) -> None:
+        """Called by Resource Manager while it deletes a group (blocks until done)."""
+        for row in self.store.query("SELECT * FROM aml_workspaces WHERE resource_group = ?", (rg,)):
+            self._delete_workspace_now(row)
+        self.store.execute("DELETE FROM aml_deployments WHERE resource_group = ?", (rg,))
+
+    # ---- datastores -------------------------------------------------------------------------
+
+    @staticmethod
+    def _blob_container(workspace_id: str) -> str:
+        return "azureml-blobstore-" + workspace_id
+
+    def datastores(self, rg: str, ws: str) -> list:
+        row = self.workspace(rg, ws)
+        arm_id = self.workspace_id(row["resource_group"], row["name"])
+        result = []
+        for name, container, default in ((BLOB_STORE, self._blob_container(row["workspace_id"]), True),
+                                         (ARTIFACT_STORE, ARTIFACT_CONTAINER, False)):
+            result.append({
+                "id": arm_id + "/datastores/" + name, "name": name, "type": PROVIDER + "/workspaces/datastores",
+                "properties": {"datastoreType": "AzureBlob", "accountName": self.storage.account_name,
+                               "containerName": container, "endpoint": "core.localhost", "protocol": "https",
+                               "credentials": {"credentialsType": "AccountKey"}, "isDefault": default,
+                               "serviceDataAccessAuthIdentity": "None", "description": "", "tags": {},
+                               "properties": {}},
+            })
+        return result
+
+    def get_datastore(self, rg: str, ws: str, name: str) -> dict:
+        for datastore in self.datastores(rg, ws):
+            if datastore["name"].lower() == name.lower():
+                return datastore
+        raise errors.not_found("datastore", name)
+
+    def datastore_container(self, rg: str, ws: str, name: str) -> str:
+        return self.get_datastore(rg, ws, name)["properties"]["containerName"]
+
+    def datastore_secrets(self, rg: str, ws: str, name: str) -> dict:
+        self.get_datastore(rg, ws, name)
+        return {"secretsType": "AccountKey", "key": self.storage.account_key}
+
+    # ---- assets -----------------------------------------------------------------------------
+
+    def asset_json(self, row: sqlite3.Row) -> dict:
+        kind = row["kind"]
+        return {"id": "{}/{}/{}/versions/{}".format(self.workspace_id(row["resource_group"], row["workspace"]),
+                                                   kind, row["name"], row["version"]),
+                "name": row["version"], "type": "{}/workspaces/{}/versions".format(PROVIDER, kind),
+                "properties": json.loads(row["properties"]),
+                "systemData": {"createdAt": row["created"], "lastModifiedAt": row["created"]}}
+
+    def put_asset(self, rg: str, ws: str, kind: str, name: str, version: str, body: dict) -> tuple:
+        """(version JSON, created?). A version's location never changes, as on the service."""
+        self.workspace(rg, ws)
+        properties = dict(body.get("properties") or {})
+        properties.setdefault("isArchived", False)
+        properties.setdefault("tags", {})
+        properties.setdefault("properties", {})
+        properties["provisioningState"] = "Succeeded"
+        location_key = {"codes": "codeUri", "data": "dataUri", "models": "modelUri"}.get(kind)
+        existing = self._asset_row(rg, ws, kind, name, version, required=False)
+        if existing is not None and location_key:
+            old = json.loads(existing["properties"]).get(location_key)
+            if old and properties.get(location_key) and old != properties[location_key]:
+                raise errors.conflict("Cannot update asset path of an existing asset version: {} {} version {} "
+                                      "points to {}.".format(kind, name, version, old))
+        self.store.execute("INSERT OR REPLACE INTO aml_assets (resource_group, workspace, kind, name, version, "
+                           "properties, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (rg, ws, kind, name, version, json.dumps(properties),
+                            existing["created"] if existing else utc_now()))
+        return self.asset_json(self._asset_row(rg, ws, kind, name, version)), existing is None
+
+    def _asset_row(self, rg: str, ws: str, kind: str, name: str, version: str,
+                   required: bool = True) -> Optional[sqlite3.Row]:
+        row = self.store.query_one("SELECT * FROM aml_assets WHERE resource_group = ? AND workspace = ? AND kind = ? "
+                                   "AND name = ? AND version = ?", (rg, ws, kind, name, version))
+        if row is None and required:
+            raise errors.not_found(kind, "{}:{}".format(name, version))
+        return row
+
+    def get_asset(self, rg: str, ws: str, kind: str, name: str, version: str) -> dict:
+        self.workspace(rg, ws)
+        return self.asset_json(self._asset_row(rg, ws, kind, name, version))
+
+    def list_asset_versions(self, rg: str, ws: str, kind: str, name: str, hash_value: Optional[str] = None,
+                            top: Optional[int] = None) -> list:
+        """Newest first; ``hash_value`` keeps the code versions of that content hash (reuse check)."""
+        self.workspace(rg, ws)
+        rows = self.store.query("SELECT * FROM aml_assets WHERE resource_group = ? AND workspace = ? AND kind = ? "
+                                "AND name = ? ORDER BY created DESC, rowid DESC", (rg, ws, kind, name))
+        items = [self.asset_json(row) for row in rows]
+        if hash_value:
+            items = [item for item in items if (item["properties"].get("properties") or {}).get("hash_sha256")
+                     == hash_value]
+        return items[:top] if top else items
+
+    def start_pending_upload(self, rg: str, ws: str, kind: str, name: str, version: str) -> dict:
+        """A fresh container and a SAS for it: where the SDK uploads a code snapshot."""
+        self.workspace(rg, ws)
+        pending_id = str(uuid.uuid4())
+        container = "azureml-upload-" + pending_id.replace("-", "")[:40]
+        self.storage.ensure_container(container)
+        url = self.storage.container_url(container)
+        return {"blobReferenceForConsumption": {
+                    "blobUri": url, "storageAccountArmId": None,
+                    "credential": {"credentialType": "SAS", "sasUri": url + "?" + self.storage.container_sas(container)}},
+                "pendingUploadId": pending_id, "pendingUploadType": "TemporaryBlobReference"}
+
+    # ---- computes ---------------------------------------------------------------------------
+
+    def compute_json(self, row: sqlite3.Row) -> dict:
+        properties = json.loads(row["properties"])
+        properties["provisioningState"] = row["state"]
+        properties.setdefault("createdOn", row["created"])
+        inner = properties.setdefault("properties", {})
+        inner["allocationState"] = "Steady"
+        inner["currentNodeCount"] = self.runner.nodes_in_use(row["resource_group"], row["workspace"], row["name"]) \
+            if self.runner else 0
+        inner["targetNodeCount"] = inner["currentNodeCount"]
+        inner.setdefault("nodeStateCounts", {"idleNodeCount": 0, "runningNodeCount": inner["currentNodeCount"],
+                                             "preparingNodeCount": 0, "unusableNodeCount": 0, "leavingNodeCount": 0,
+                                             "preemptedNodeCount": 0})
+        return {"id": "{}/computes/{}".format(self.workspace_id(row["resource_group"], row["workspace"]), row["name"]),
+                "name": row["name"], "type": PROVIDER + "/workspaces/computes", "location": row["location"],
+                "properties": properties}
+
+    def create_compute(self, rg: str, ws: str, name: str, body: dict) -> tuple:
+        """(compute JSON, created?). AmlCompute only, as the quickstart uses; nodes are this machine."""
+        workspace = self.workspace(rg, ws)
+        properties = dict(body.get("properties") or {})
+        if properties.get("computeType") != "AmlCompute":
+            raise errors.invalid_request("The emulator supports computeType 'AmlCompute' only, not {!r}.".format(
+                properties.get("computeType")))
+        inner = properties.get("properties") or {}
+        if not inner.get("vmSize"):
+            raise errors.invalid_request("properties.properties.vmSize is required for AmlCompute.")
+        scale = inner.get("scaleSettings") or {}
+        try:
+            low, high = int(scale.get("minNodeCount", 0)), int(scale["maxNodeCount"])
+        except (KeyError, TypeError, ValueError):
+            raise errors.invalid_request("scaleSettings.maxNodeCount must be a whole number.") from None
+        if not 0 <= low <= high:
+            raise errors.invalid_request("scaleSettings: minNodeCount ({}) must be from 0 to maxNodeCount ({})."
+                                         .format(low, high))
+        location = (body.get("location") or workspace["location"]).replace(" ", "").lower()
+        existing = self._compute_row(rg, ws, name, required=False)
+        self.store.execute("INSERT OR REPLACE INTO aml_computes (resource_group, workspace, name, location, properties, "
+                           "state, created) VALUES (?, ?, ?, ?, ?, 'Succeeded', ?)",
+                           (rg, ws, name, location, json.dumps(properties),
+                            existing["created"] if existing else utc_now()))
+        return self.compute_json(self._compute_row(rg, ws, name)), existing is None
+
+    def _compute_row(self, rg: str, ws: str, name: str, required: bool = True) -> Optional[sqlite3.Row]:
+        row = self.store.query_one("SELECT * FROM aml_computes WHERE resource_group = ? AND workspace = ? AND name = ?",
+                                   (rg, ws, name))
+        if row is None and required:
+            raise errors.not_found("compute", name)
+        return row
+
+    def get_compute(self, rg: str, ws: str, name: str) -> dict:
+        self.workspace(rg, ws)
+        return self.compute_json(self._compute_row(rg, ws, name))
+
+    def list_computes(self, rg: str, ws: str) -> list:
+        self.workspace(rg, ws)
+        rows = self.store.query("SELECT * FROM aml_computes WHERE resource_group = ? AND workspace = ? ORDER BY name",
+                                (rg, ws))
+        return [self.compute_json(row) for row in rows]
+
+    def max_nodes(self, rg: str, ws: str, name: str) -> Optional[int]:
+        row = self._compute_row(rg, ws, name, required=False)
+        if row is None:
+            return None
+        return int(json.loads(row["properties"])["properties"]["scaleSettings"]["maxNodeCount"])
+
+    def delete_compute(self, rg: str, ws: str, name: str) -> Optional[str]:
+        """Begin deleting a compute (its running jobs fail); the operation id, or None if already gone."""
+        self.workspace(rg, ws)
+        row = self._compute_row(rg, ws, name, required=False)
+        if row is None:
+            return None
+        compute_id = self.compute_json(row)["id"]
+        op_id = self.ctx.operations.begin(compute_id)
+        self.store.execute("UPDATE aml_computes SET state = 'Deleting' WHERE resource_group = ? AND workspace = ? "
+                           "AND name = ?", (rg, ws, name))
+
+        def delete() -> None:
+            if self.runner is not None:
+                self.runner.stop_compute(rg, ws, name)
+            self.store.execute("DELETE FROM aml_computes WHERE resource_group = ? AND workspace = ? AND name = ?",
+                               (rg, ws, name))
+
+        self.work.run(op_id, "delete compute {}".format(name), delete)
+        return op_id
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def _job_row(self, rg: str, ws: str, name: str, required: bool = True) -> Optional[sqlite3.Row]:
+        row = self.store.query_one("SELECT * FROM aml_jobs WHERE resource_group = ? AND workspace = ? AND name = ?",
+                                   (rg, ws, name))
+        if row is None and required:
+            raise errors.not_found("job", name)
+        return row
+
+    def job_row(self, rg: str, ws: str, name: str) -> sqlite3.Row:
+        return self._job_row(rg, ws, name)
+
+    def artifact_prefix(self, name: str) -> str:
+        """Where a job's logs and ``outputs/`` live in the artifact store."""
+        return "ExperimentRun/dcid.{}/".format(name)
+
+    def output_prefix(self, job: str, output: str) -> str:
+        """Where a named output lives in the default datastore (what the SDK's download probes)."""
+        return "azureml/{}/{}/".format(job, output)
+
+    def job_json(self, row: sqlite3.Row) -> dict:
+        properties = json.loads(row["properties"])
+        properties["status"] = row["status"]
+        name = row["name"]
+        arm_id = self.workspace_id(row["resource_group"], row["workspace"])
+        properties["services"] = {
+            "Studio": {"jobServiceType": "Studio", "endpoint": "https://ml.azure.com/runs/{}?wsid={}".format(
+                name, arm_id)},
+            "Tracking": {"jobServiceType": "Tracking", "endpoint": "azureml://{}/mlflow/v1.0{}".format(
+                self.api_url.split("://", 1)[1], arm_id)},
+        }
+        return {"id": arm_id + "/jobs/" + name, "name": name, "type": PROVIDER + "/workspaces/jobs",
+                "properties": properties, "systemData": {"createdAt": row["created"]}}
+
+    def create_job(self, rg: str, ws: str, name: str, body: dict) -> tuple:
+        """(job JSON, created?). Command jobs only; a new job is queued for the runner."""
+        self.workspace(rg, ws)
+        properties = dict(body.get("properties") or {})
+        existing = self._job_row(rg, ws, name, required=False)
+        if existing is not None:
+            raise errors.conflict("A job named {} already exists; job names are unique in a workspace.".format(name))
+        if properties.get("jobType") != "Command":
+            raise errors.invalid_request("The emulator runs jobType 'Command' only, not {!r}.".format(
+                properties.get("jobType")))
+        for key in ("command", "computeId", "environmentId"):
+            if not properties.get(key):
+                raise errors.invalid_request("properties.{} is required for a command job.".format(key))
+        compute = properties["computeId"].rstrip("/").rsplit("/", 1)[-1]
+        if self.max_nodes(rg, ws, compute) is None:
+            raise errors.invalid_request("Compute {} not found in workspace {}.".format(compute, ws))
+        properties["properties"] = properties.get("properties") or {}
+        properties.setdefault("tags", {})
+        properties.setdefault("experimentName", "Default")
+        properties.setdefault("displayName", name)
+        outputs = dict(properties.get("outputs") or {})
+        for output_name, output in outputs.items():
+            output = dict(output or {})
+            output.setdefault("mode", "ReadWriteMount")
+            output.setdefault("uri", "azureml://datastores/{}/paths/{}".format(
+                BLOB_STORE, self.output_prefix(name, output_name)))
+            outputs[output_name] = output
+        outputs["default"] = {"jobOutputType": "uri_folder", "mode": "ReadWriteMount",
+                              "uri": "azureml://datastores/{}/ExperimentRun/dcid.{}".format(ARTIFACT_STORE, name)}
+        properties["outputs"] = outputs
+        self.store.execute("INSERT INTO aml_jobs (resource_group, workspace, name, properties, status, created) "
+                           "VALUES (?, ?, ?, ?, 'NotStarted', ?)", (rg, ws, name, json.dumps(properties), utc_now()))
+        log.info("job %s submitted to %s", name, compute)
+        if self.runner is not None:
+            self.runner.submit(rg, ws, name)
+        return self.job_json(self._job_row(rg, ws, name)), True
+
+    def get_job(self, rg: str, ws: str, name: str) -> dict:
+        self.workspace(rg, ws)
+        return self.job_json(self._job_row(rg, ws, name))
+
+    def list_jobs(self, rg: str, ws: str) -> list:
+        self.workspace(rg, ws)
+        rows = self.store.query("SELECT * FROM aml_jobs WHERE resource_group = ? AND workspace = ? "
+                                "ORDER BY created DESC", (rg, ws))
+        return [self.job_json(row) for row in rows]
+
+    def set_job_status(self, rg: str, ws: str, name: str, status: str, error: Optional[dict] = None) -> None:
+        """Move a job on; a terminal status is final (a late update never revives a job)."""
+        now = utc_now()
+        with self.store.transaction():
+            row = self._job_row(rg, ws, name, required=False)
+            if row is None or row["status"] in TERMINAL:
+                return
+            started = row["started"] or (now if status == "Running" else None)
+            ended = now if status in TERMINAL else None
+            self.store.execute("UPDATE aml_jobs SET status = ?, error = COALESCE(?, error), started = ?, ended = ? "
+                               "WHERE resource_group = ? AND workspace = ? AND name = ?",
+                               (status, json.dumps(error) if error else None, started, ended, rg, ws, name))
+
+    def cancel_job(self, rg: str, ws: str, name: str) -> str:
+        """Begin cancelling a job; the operation id (done at once when it already ended)."""
+        self.workspace(rg, ws)
+        row = self._job_row(rg, ws, name)
+        op_id = self.ctx.operations.begin(self.job_json(row)["id"])
+        if row["status"] in TERMINAL:
+            self.ctx.operations.finish(op_id)
+            return op_id
+        self.set_job_status(rg, ws, name, "CancelRequested")
+        self.work.run(op_id, "cancel job {}".format(name), lambda: self.runner.cancel(rg, ws, name))
+        return op_id
+
+    # ---- RunHistory -------------------------------------------------------------------------
+
+    def run_details(self, rg: str, ws: str, name: str) -> dict:
+        self.workspace(rg, ws)
+        row = self._job_row(rg, ws, name)
+        properties = json.loads(row["properties"])
+        details = {"runId": name, "runUuid": str(uuid.uuid5(uuid.NAMESPACE_URL, self.job_json(row)["id"])),
+                   "status": row["status"], "target": properties["computeId"].rsplit("/", 1)[-1],
+                   "createdTimeUtc": row["created"], "startTimeUtc": row["started"], "endTimeUtc": row["ended"],
+                   "logFiles": {}, "warnings": [], "tags": properties.get("tags") or {},
+                   "properties": {"azureml.runsource": "azureml.CommandJob"}}
+        if row["error"]:
+            details["error"] = json.loads(row["error"])
+        return details
+
+    def run_data(self, rg: str, ws: str, name: str) -> dict:
+        """``runMetadata.outputs``: named outputs as RunHistory reports them (type in PascalCase)."""
+        workspace = self.workspace(rg, ws)
+        row = self._job_row(rg, ws, name)
+        properties = json.loads(row["properties"])
+        outputs = {}
+        for output_name in properties.get("outputs") or {}:
+            if output_name == "default":
+                continue
+            outputs[output_name] = {"assetId": "azureml://locations/{}/workspaces/{}/data/azureml_{}_output_data_{}/"
+                                               "versions/1".format(workspace["location"], workspace["workspace_id"],
+                                                                   name, output_name),
+                                    "type": "UriFolder"}
+        details = self.run_details(rg, ws, name)
+        details["outputs"] = outputs
+        return {"runMetadata": details, "runDefinition": None, "jobSpecification": None}
