@@ -146,6 +146,7 @@ def run(argv=None) -> int:
     """main() with every expected failure turned into one ``error:`` line and exit code 2."""
     # The SDKs' own warnings and progress logs would bury that line.
     logging.getLogger("azure").setLevel(logging.ERROR)
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)  # schema classes it uses itself
     try:
         return main(argv)
     except KeyboardInterrupt:  # before any resource existed (later ones are handled in main)

@@ -87,9 +87,10 @@ def create_compute(ml_client: MLClient, name: str, vm_size: str, max_nodes: int,
 
 def compute_status(compute) -> str:
     """One line: size, node range and provisioning state of the cluster."""
-    return "Compute {}: {} x {} to {} nodes (scales to {} when idle for {} s), {}".format(
+    state = getattr(compute.provisioning_state, "value", compute.provisioning_state)  # an enum from the service
+    return "Compute {}: {} x {} to {} nodes (scales to {} when idle for {:.0f} s), {}".format(
         compute.name, compute.size, compute.min_instances, compute.max_instances, compute.min_instances,
-        compute.idle_time_before_scale_down, compute.provisioning_state)
+        float(compute.idle_time_before_scale_down or 0), state)
 
 
 # 8. Job ---------------------------------------------------------------------------------------
@@ -162,11 +163,17 @@ def job_summary(job) -> str:
 
 # 10-11. Outputs -------------------------------------------------------------------------------
 
-def download_job_outputs(ml_client: MLClient, job_name: str, download_dir: Path) -> List[Path]:
-    """Download the job's logs (``artifacts/user_logs/...``) and its ``model`` output
-    (``named-outputs/model/...``); returns the files, sorted."""
+def download_job_outputs(ml_client: MLClient, job_name: str, download_dir: Path,
+                         output_name: str = MODEL_OUTPUT) -> List[Path]:
+    """Download the job's logs and ``outputs/`` (to ``artifacts/``) and its ``model`` output (to
+    ``named-outputs/model/``); returns the files, sorted.
+
+    Two calls: with ``all=True`` azure-ai-ml 1.35.2 skips named outputs that RunHistory reports with
+    a PascalCase type (``UriFolder``), as the service does.
+    """
     download_dir = Path(download_dir)
-    ml_client.jobs.download(job_name, download_path=str(download_dir), all=True)
+    ml_client.jobs.download(job_name, download_path=str(download_dir))
+    ml_client.jobs.download(job_name, download_path=str(download_dir), output_name=output_name)
     return sorted(p for p in download_dir.rglob("*") if p.is_file())
 
 

@@ -139,15 +139,18 @@ def test_job_summary():
 def test_download_job_outputs_downloads_everything_and_lists_files(tmp_path):
     ml = mock.MagicMock()
 
-    def download(name, download_path, all):
-        (Path(download_path) / "named-outputs" / "model").mkdir(parents=True)
-        (Path(download_path) / "named-outputs" / "model" / "ConvNet_MNIST.onnx").write_bytes(b"onnx")
-        (Path(download_path) / "artifacts" / "user_logs").mkdir(parents=True)
-        (Path(download_path) / "artifacts" / "user_logs" / "std_log.txt").write_text("log")
+    def download(name, download_path, output_name=None):
+        if output_name == "model":
+            (Path(download_path) / "named-outputs" / "model").mkdir(parents=True)
+            (Path(download_path) / "named-outputs" / "model" / "ConvNet_MNIST.onnx").write_bytes(b"onnx")
+        else:
+            (Path(download_path) / "artifacts" / "user_logs").mkdir(parents=True)
+            (Path(download_path) / "artifacts" / "user_logs" / "std_log.txt").write_text("log")
 
     ml.jobs.download.side_effect = download
     files = steps.download_job_outputs(ml, "job1", tmp_path)
-    ml.jobs.download.assert_called_once_with("job1", download_path=str(tmp_path), all=True)
+    assert ml.jobs.download.call_args_list == [mock.call("job1", download_path=str(tmp_path)),
+                                               mock.call("job1", download_path=str(tmp_path), output_name="model")]
     assert [p.relative_to(tmp_path).as_posix() for p in files] == [
         "artifacts/user_logs/std_log.txt", "named-outputs/model/ConvNet_MNIST.onnx"]
 
