@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Delete what a ``quickstart_azureml.py --keep`` run left behind, by the names in the configuration.
+
+Usage: python scripts/cleanup_azureml.py [--config PATH] [--target local|azure]
+On the local target it starts the emulator on the configured data directory, so the kept
+resources are found and deleted.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from azure.core.exceptions import AzureError  # noqa: E402
+
+from batchai_quickstart import azureml_steps as steps  # noqa: E402
+from batchai_quickstart.azureml_clients import create_azureml_clients  # noqa: E402
+from batchai_quickstart.azureml_config import load_azureml_config  # noqa: E402
+from batchai_quickstart.azureml_errors import describe_azureml_error  # noqa: E402
+from batchai_quickstart.config import ConfigError, find_config  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="configuration file (default: config.ini, else config.example.ini)")
+    parser.add_argument("--target", choices=("local", "azure"), help="override [quickstart] target")
+    args = parser.parse_args(argv)
+    logging.getLogger("azure").setLevel(logging.ERROR)  # keep failures to the one line below
+    try:
+        config = load_azureml_config(find_config(args.config, ROOT), target=args.target)
+        clients = create_azureml_clients(config)
+        try:
+            steps.delete_azureml_resources(clients.ml, clients.resource, config.resource_group, config.workspace,
+                                           config.compute, report=print)
+        finally:
+            clients.close()
+    except (ConfigError, OSError, ValueError) as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 2
+    except AzureError as exc:  # azure-ai-ml's MlException is one too
+        print("error: {}".format(describe_azureml_error(exc)), file=sys.stderr)
+        return 2
+    print("Nothing of the Azure ML quickstart is left in {} ({}).".format(config.resource_group, config.target))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
