@@ -160,9 +160,13 @@ def test_a_failing_job_shows_its_error_and_cleans_up(tmp_path, monkeypatch, caps
 
     code = tmp_path / "failing-code"
     code.mkdir()
-    (code / "ConvNet_MNIST.py").write_text("import sys\nprint('loading the data')\nsys.exit(3)\n")
+    # It runs a few seconds first: a job already over when jobs.stream starts shows no log (the SDK's behaviour).
+    (code / "ConvNet_MNIST.py").write_text("import sys, time\nprint('loading the data', flush=True)\n"
+                                           "time.sleep(4)\nsys.exit(3)\n")
     monkeypatch.setattr(quickstart_azureml, "CODE_DIR", code)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "")  # the local client setup sets it; restored after the test
+    # The local client setup sets these for the process (MLClient writes the cloud's name): restored after the test.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "")
+    monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
     monkeypatch.chdir(tmp_path)
     status = quickstart_azureml.run(["--config", str(make_config(tmp_path)), "--mnist-dir", str(SUBSET),
                                      "--epochs", "1"])
