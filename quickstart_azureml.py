@@ -39,7 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--target", choices=("local", "azure"), help="override [quickstart] target")
     parser.add_argument("--epochs", type=int, help="training epochs (overrides [job] epochs)")
     parser.add_argument("--nodes", type=int, help="nodes the job runs on, with PyTorch distribution (default 1)")
-    parser.add_argument("--mnist-dir", type=Path, help="directory with the four MNIST .gz files (else cache or download)")
+    parser.add_argument("--mnist-dir", type=Path,
+                        help="directory with the four MNIST .gz files (else cache or download)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the resources at the end (scripts/cleanup_azureml.py deletes them)")
     return parser.parse_args(argv)

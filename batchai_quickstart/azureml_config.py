@@ -21,7 +21,8 @@ _COMPUTE_NAME = re.compile(r"^[a-zA-Z](?!.*-\d+$)[a-zA-Z0-9-]{2,23}$")
 _ASSET_NAME = re.compile(r"^[a-zA-Z0-9][-\w.]{0,254}$")
 _VM_SIZE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,63}$")
 # NAME@latest or NAME:VERSION; azure-ai-ml 1.35.2 does not strip "azureml:" before "@latest" (a 404).
-_ENVIRONMENT = re.compile(r"^(?:azureml:[a-zA-Z0-9][-\w.]{0,254}:[-\w.]+|[a-zA-Z0-9][-\w.]{0,254}(?:@latest|:[-\w.]+))$")
+_ENVIRONMENT = re.compile(r"^(?:azureml:[a-zA-Z0-9][-\w.]{0,254}:[-\w.]+"
+                          r"|[a-zA-Z0-9][-\w.]{0,254}(?:@latest|:[-\w.]+))$")
 
 
 @dataclass

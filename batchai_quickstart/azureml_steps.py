@@ -112,7 +112,8 @@ def build_job(code_dir: Path, data: Data, compute: str, environment: str, experi
     return command(
         code=str(code_dir),
         command="python {} {}".format(SCRIPT_NAME, arguments),
-        inputs={DATA_INPUT: Input(type=AssetTypes.URI_FOLDER, path="azureml:{}:{}".format(data.name, data.version), mode=InputOutputModes.RO_MOUNT)},
+        inputs={DATA_INPUT: Input(type=AssetTypes.URI_FOLDER, path="azureml:{}:{}".format(data.name, data.version),
+                                  mode=InputOutputModes.RO_MOUNT)},
         outputs={MODEL_OUTPUT: Output(type=AssetTypes.URI_FOLDER, mode=InputOutputModes.RW_MOUNT)},
         environment=environment,
         compute=compute,

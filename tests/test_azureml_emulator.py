@@ -155,8 +155,8 @@ def test_pytorch_distribution_sets_the_rendezvous_variables(ml, emulator, tmp_pa
     ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=2)).result()
     script = "import os\nprint(*(os.environ[k] for k in ('MASTER_ADDR', 'WORLD_SIZE', 'NODE_RANK', 'RANK', " \
              "'LOCAL_RANK')), os.environ['MASTER_PORT'].isdigit())\n"
-    job = ml.jobs.create_or_update(_job(tmp_path, script, distribution=PyTorchDistribution(process_count_per_instance=1),
-                                        instance_count=2))
+    job = ml.jobs.create_or_update(_job(tmp_path, script, instance_count=2,
+                                        distribution=PyTorchDistribution(process_count_per_instance=1)))
     wait_for(lambda: ml.jobs.get(job.name).status == "Completed")
     ml.jobs.download(job.name, download_path=str(tmp_path / "dl"))
     logs = tmp_path / "dl" / "artifacts" / "user_logs"

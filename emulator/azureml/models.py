@@ -300,7 +300,8 @@ class AzureMLBackend:
         url = self.storage.container_url(container)
         return {"blobReferenceForConsumption": {
                     "blobUri": url, "storageAccountArmId": None,
-                    "credential": {"credentialType": "SAS", "sasUri": url + "?" + self.storage.container_sas(container)}},
+                    "credential": {"credentialType": "SAS",
+                                   "sasUri": url + "?" + self.storage.container_sas(container)}},
                 "pendingUploadId": pending_id, "pendingUploadType": "TemporaryBlobReference"}
 
     # ---- computes ---------------------------------------------------------------------------
@@ -341,8 +342,8 @@ class AzureMLBackend:
                                          .format(low, high))
         location = (body.get("location") or workspace["location"]).replace(" ", "").lower()
         existing = self._compute_row(rg, ws, name, required=False)
-        self.store.execute("INSERT OR REPLACE INTO aml_computes (resource_group, workspace, name, location, properties, "
-                           "state, created) VALUES (?, ?, ?, ?, ?, 'Succeeded', ?)",
+        self.store.execute("INSERT OR REPLACE INTO aml_computes (resource_group, workspace, name, location, "
+                           "properties, state, created) VALUES (?, ?, ?, ?, ?, 'Succeeded', ?)",
                            (rg, ws, name, location, json.dumps(properties),
                             existing["created"] if existing else utc_now()))
         return self.compute_json(self._compute_row(rg, ws, name)), existing is None

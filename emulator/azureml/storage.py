@@ -106,8 +106,8 @@ class WorkspaceStorage:
                 size += len(chunk)
             return size, base64.b64encode(digest.digest()).decode()
 
-        self._blob.put_blob(container, name, write, {"x-ms-blob-content-type": "application/octet-stream"}, metadata or {},
-                            Conditions())
+        self._blob.put_blob(container, name, write, {"x-ms-blob-content-type": "application/octet-stream"},
+                            metadata or {}, Conditions())
 
     def upload_directory(self, directory: Path, container: str, prefix: str) -> int:
         count = 0
