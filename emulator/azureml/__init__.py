@@ -4,14 +4,16 @@ clusters and command jobs that run on this machine, and the workspace data plane
 dataset resolution) that ``jobs.stream`` and ``jobs.download`` use.
 
 Layout as in moto: ``models`` (state in SQLite, ``AzureMLBackend``), ``responses`` (handlers), ``urls``
-(routes), ``exceptions`` (errors); ``storage`` is the part of the Blob backend it uses, ``execution`` runs
-the jobs, ``dataplane`` serves the data plane beside the Resource Manager endpoint.
+(routes), ``exceptions`` (errors); ``storage`` is the part of the Blob backend it uses, ``jobstore`` what
+the shared job runner (emulator.runner) sees of Azure ML, ``dataplane`` serves the data plane beside the
+Resource Manager endpoint.
 """
 from __future__ import annotations
 
 from ..core.context import Context, Service
+from ..runner import JobRunner
 from .dataplane import DataPlaneApplication
-from .execution import AzureMLRunner
+from .jobstore import AzureMLJobStore
 from .models import AzureMLBackend
 from .responses import AzureMLResponses
 from .storage import WorkspaceStorage
@@ -26,12 +28,29 @@ def create_service(ctx: Context, blob_backend) -> Service:
     """The Azure ML service over the emulator's Blob backend (``blob_backend``)."""
     storage = WorkspaceStorage(blob_backend, ctx.identity.account_name, ctx.identity.account_key, ctx.blob_url)
     backend = AzureMLBackend(ctx, storage)
-    runner = AzureMLRunner(backend, ctx.data_dir / "azureml" / "jobs")
-    runner.recover()
+    backend.records = AzureMLJobStore(backend, ctx.data_dir / "azureml")
+    runner = JobRunner(backend.records, _NoShares())
+    backend.records.on_capacity_change = runner.reconcile
     backend.runner = runner
+    runner.recover()
+    backend.records.queued_to_fail_after_restart()
+    runner.start()
 
     def close() -> None:
         runner.close()
         backend.work.close(CLOSE_WAIT_SECONDS)
 
     return Service(backend=backend, url_paths=url_paths, responses=AzureMLResponses(backend), close=close)
+
+
+class _NoShares:
+    """AmlCompute nodes mount no Azure File shares (jobs bring their data as inputs)."""
+
+    def share_from_url(self, url: str) -> str:
+        raise ValueError("Azure ML computes mount no file shares")
+
+    def check_account_key(self, account, key) -> bool:
+        return False
+
+    def share_path(self, share: str):
+        raise LookupError(share)

@@ -19,6 +19,8 @@ from ..core.context import Context
 from . import exceptions as errors
 from .storage import WorkspaceStorage
 
+CANCELLED = "cancel"  # what a cancelled job is stopped with (jobstore.py maps it to Canceled)
+
 log = logging.getLogger("emulator.azureml")
 
 PROVIDER = "Microsoft.MachineLearningServices"
@@ -42,11 +44,14 @@ CREATE TABLE IF NOT EXISTS aml_assets (
 CREATE TABLE IF NOT EXISTS aml_computes (
     resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE,
     name TEXT NOT NULL COLLATE NOCASE, location TEXT NOT NULL, properties TEXT NOT NULL, state TEXT NOT NULL,
-    created TEXT NOT NULL, PRIMARY KEY (resource_group, workspace, name));
+    allocation_state TEXT NOT NULL DEFAULT 'Steady', created TEXT NOT NULL, PRIMARY KEY (resource_group, workspace, name));
+CREATE TABLE IF NOT EXISTS aml_nodes (
+    node_id TEXT PRIMARY KEY, compute_id INTEGER NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, job_id INTEGER);
 CREATE TABLE IF NOT EXISTS aml_jobs (
     resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE,
     name TEXT NOT NULL, properties TEXT NOT NULL, status TEXT NOT NULL, error TEXT, created TEXT NOT NULL,
-    started TEXT, ended TEXT, PRIMARY KEY (resource_group, workspace, name));
+    started TEXT, ended TEXT, compute_id INTEGER, nodes INTEGER NOT NULL DEFAULT 1, pid INTEGER,
+    pid_start_time INTEGER, PRIMARY KEY (resource_group, workspace, name));
 """
 
 
@@ -59,7 +64,8 @@ class AzureMLBackend:
         self.api_url = ctx.arm_url + "/azureml-api"  # discovery "api": RunHistory and dataset data plane
         self.store.ensure_schema(SCHEMA)
         self.work = BackgroundWork(ctx.operations)
-        self.runner = None  # set by create_service: runs the jobs
+        self.records = None  # the AzureMLJobStore the runner sees, set by create_service
+        self.runner = None   # the shared JobRunner (emulator.runner), set by create_service
 
     # ---- ids --------------------------------------------------------------------------------
 
@@ -187,8 +193,11 @@ class AzureMLBackend:
 
     def _delete_workspace_now(self, row: sqlite3.Row) -> None:
         rg, ws = row["resource_group"], row["name"]
-        if self.runner is not None:
-            self.runner.stop_workspace(rg, ws)
+        self.store.execute("UPDATE aml_jobs SET status = 'Canceled' WHERE resource_group = ? AND workspace = ? AND "
+                           "status IN ('NotStarted', 'Queued')", (rg, ws))
+        for compute in self.store.query("SELECT name FROM aml_computes WHERE resource_group = ? AND workspace = ?",
+                                        (rg, ws)):
+            self._release_compute(rg, ws, compute["name"], "the workspace was deleted")
         for table in ("aml_jobs", "aml_computes", "aml_assets"):
             self.store.execute("DELETE FROM {} WHERE resource_group = ? AND workspace = ?".format(table), (rg, ws))
         self.storage.delete_container(self._blob_container(row["workspace_id"]))
@@ -311,13 +320,12 @@ class AzureMLBackend:
         properties["provisioningState"] = row["state"]
         properties.setdefault("createdOn", row["created"])
         inner = properties.setdefault("properties", {})
-        inner["allocationState"] = "Steady"
-        inner["currentNodeCount"] = self.runner.nodes_in_use(row["resource_group"], row["workspace"], row["name"]) \
-            if self.runner else 0
-        inner["targetNodeCount"] = inner["currentNodeCount"]
-        inner.setdefault("nodeStateCounts", {"idleNodeCount": 0, "runningNodeCount": inner["currentNodeCount"],
-                                             "preparingNodeCount": 0, "unusableNodeCount": 0, "leavingNodeCount": 0,
-                                             "preemptedNodeCount": 0})
+        counts = self.records.node_counts(row["id"]) if self.records else {}
+        inner["allocationState"] = row["allocation_state"]
+        inner["currentNodeCount"] = sum(counts.values())
+        inner["targetNodeCount"] = self.records.target_nodes(row) if self.records else 0
+        inner["nodeStateCounts"] = {"{}NodeCount".format(state): counts.get(state, 0)
+                                    for state in ("idle", "running", "preparing", "unusable", "leaving", "preempted")}
         return {"id": "{}/computes/{}".format(self.workspace_id(row["resource_group"], row["workspace"]), row["name"]),
                 "name": row["name"], "type": PROVIDER + "/workspaces/computes", "location": row["location"],
                 "properties": properties}
@@ -342,15 +350,23 @@ class AzureMLBackend:
                                          .format(low, high))
         location = (body.get("location") or workspace["location"]).replace(" ", "").lower()
         existing = self._compute_row(rg, ws, name, required=False)
-        self.store.execute("INSERT OR REPLACE INTO aml_computes (resource_group, workspace, name, location, "
-                           "properties, state, created) VALUES (?, ?, ?, ?, ?, 'Succeeded', ?)",
-                           (rg, ws, name, location, json.dumps(properties),
-                            existing["created"] if existing else utc_now()))
-        return self.compute_json(self._compute_row(rg, ws, name)), existing is None
+        if existing is not None:  # an update keeps the row (and its id, which its jobs and nodes refer to)
+            if existing["state"] == "Deleting":
+                raise errors.conflict("Compute {} is being deleted.".format(name))
+            self.store.execute("UPDATE aml_computes SET properties = ? WHERE rowid = ?",
+                               (json.dumps(properties), existing["id"]))
+        else:
+            self.store.execute("INSERT INTO aml_computes (resource_group, workspace, name, location, properties, "
+                               "state, created) VALUES (?, ?, ?, ?, ?, 'Succeeded', ?)",
+                               (rg, ws, name, location, json.dumps(properties), utc_now()))
+        row = self._compute_row(rg, ws, name)
+        if self.runner is not None:
+            self.runner.reconcile(row["id"])
+        return self.compute_json(row), existing is None
 
     def _compute_row(self, rg: str, ws: str, name: str, required: bool = True) -> Optional[sqlite3.Row]:
-        row = self.store.query_one("SELECT * FROM aml_computes WHERE resource_group = ? AND workspace = ? AND name = ?",
-                                   (rg, ws, name))
+        row = self.store.query_one("SELECT rowid AS id, * FROM aml_computes WHERE resource_group = ? AND "
+                                   "workspace = ? AND name = ?", (rg, ws, name))
         if row is None and required:
             raise errors.not_found("compute", name)
         return row
@@ -361,8 +377,8 @@ class AzureMLBackend:
 
     def list_computes(self, rg: str, ws: str) -> list:
         self.workspace(rg, ws)
-        rows = self.store.query("SELECT * FROM aml_computes WHERE resource_group = ? AND workspace = ? ORDER BY name",
-                                (rg, ws))
+        rows = self.store.query("SELECT rowid AS id, * FROM aml_computes WHERE resource_group = ? AND workspace = ? "
+                                "ORDER BY name", (rg, ws))
         return [self.compute_json(row) for row in rows]
 
     def max_nodes(self, rg: str, ws: str, name: str) -> Optional[int]:
@@ -383,19 +399,32 @@ class AzureMLBackend:
                            "AND name = ?", (rg, ws, name))
 
         def delete() -> None:
-            if self.runner is not None:
-                self.runner.stop_compute(rg, ws, name)
+            self._release_compute(rg, ws, name, "compute {} was deleted".format(name))
             self.store.execute("DELETE FROM aml_computes WHERE resource_group = ? AND workspace = ? AND name = ?",
                                (rg, ws, name))
 
         self.work.run(op_id, "delete compute {}".format(name), delete)
         return op_id
 
+    def _release_compute(self, rg: str, ws: str, name: str, reason: str) -> None:
+        """Stop the compute's running jobs (they fail with ``reason``) and let its nodes go."""
+        row = self._compute_row(rg, ws, name, required=False)
+        if row is None:
+            return
+        if self.runner is not None:
+            running = [job["id"] for job in self.store.query(
+                "SELECT rowid AS id FROM aml_jobs WHERE compute_id = ? AND status IN ('Preparing', 'Running', "
+                "'CancelRequested')", (row["id"],))]
+            self.runner.release(row["id"])
+            self.runner.stop_jobs(running, reason)
+        for node in self.store.query("SELECT node_id FROM aml_nodes WHERE compute_id = ?", (row["id"],)):
+            self.records.remove_node(row["id"], node["node_id"])
+
     # ---- jobs -------------------------------------------------------------------------------
 
     def _job_row(self, rg: str, ws: str, name: str, required: bool = True) -> Optional[sqlite3.Row]:
-        row = self.store.query_one("SELECT * FROM aml_jobs WHERE resource_group = ? AND workspace = ? AND name = ?",
-                                   (rg, ws, name))
+        row = self.store.query_one("SELECT rowid AS id, * FROM aml_jobs WHERE resource_group = ? AND workspace = ? "
+                                   "AND name = ?", (rg, ws, name))
         if row is None and required:
             raise errors.not_found("job", name)
         return row
@@ -439,8 +468,13 @@ class AzureMLBackend:
             if not properties.get(key):
                 raise errors.invalid_request("properties.{} is required for a command job.".format(key))
         compute = properties["computeId"].rstrip("/").rsplit("/", 1)[-1]
-        if self.max_nodes(rg, ws, compute) is None:
+        compute_row = self._compute_row(rg, ws, compute, required=False)
+        if compute_row is None:
             raise errors.invalid_request("Compute {} not found in workspace {}.".format(compute, ws))
+        try:
+            nodes = int((properties.get("resources") or {}).get("instanceCount") or 1)
+        except (TypeError, ValueError):
+            raise errors.invalid_request("resources.instanceCount must be a whole number.") from None
         properties["properties"] = properties.get("properties") or {}
         properties.setdefault("tags", {})
         properties.setdefault("experimentName", "Default")
@@ -455,12 +489,18 @@ class AzureMLBackend:
         outputs["default"] = {"jobOutputType": "uri_folder", "mode": "ReadWriteMount",
                               "uri": "azureml://datastores/{}/ExperimentRun/dcid.{}".format(ARTIFACT_STORE, name)}
         properties["outputs"] = outputs
-        self.store.execute("INSERT INTO aml_jobs (resource_group, workspace, name, properties, status, created) "
-                           "VALUES (?, ?, ?, ?, 'NotStarted', ?)", (rg, ws, name, json.dumps(properties), utc_now()))
-        log.info("job %s submitted to %s", name, compute)
-        if self.runner is not None:
-            self.runner.submit(rg, ws, name)
-        return self.job_json(self._job_row(rg, ws, name)), True
+        self.store.execute("INSERT INTO aml_jobs (resource_group, workspace, name, properties, status, created, "
+                           "compute_id, nodes) VALUES (?, ?, ?, ?, 'NotStarted', ?, ?, ?)",
+                           (rg, ws, name, json.dumps(properties), utc_now(), compute_row["id"], nodes))
+        body = self.job_json(self._job_row(rg, ws, name))
+        maximum = self.max_nodes(rg, ws, compute)
+        if nodes > maximum:  # the service would wait for ever; say so at once instead
+            self.set_job_status(rg, ws, name, "Failed", errors.too_many_nodes(nodes, maximum, compute))
+        elif self.runner is not None:
+            log.info("job %s submitted to %s (%d node(s))", name, compute, nodes)
+            self.runner.reconcile(compute_row["id"])  # the cluster scales up for it
+            self.runner.notify()
+        return body, True
 
     def get_job(self, rg: str, ws: str, name: str) -> dict:
         self.workspace(rg, ws)
@@ -493,8 +533,17 @@ class AzureMLBackend:
         if row["status"] in TERMINAL:
             self.ctx.operations.finish(op_id)
             return op_id
-        self.set_job_status(rg, ws, name, "CancelRequested")
-        self.work.run(op_id, "cancel job {}".format(name), lambda: self.runner.cancel(rg, ws, name))
+        with self.store.transaction():  # a job still waiting for nodes is cancelled here and now
+            waiting = self.store.execute("UPDATE aml_jobs SET status = 'Canceled', error = ?, ended = ? WHERE "
+                                         "rowid = ? AND status IN ('NotStarted', 'Queued')",
+                                         (json.dumps(errors.job_cancelled()), utc_now(), row["id"])) == 1
+        if waiting:
+            self.ctx.operations.finish(op_id)
+            if row["compute_id"] is not None:
+                self.runner.reconcile(row["compute_id"])
+            return op_id
+        self.work.run(op_id, "cancel job {}".format(name),
+                      lambda: self.runner.stop_jobs([row["id"]], CANCELLED))
         return op_id
 
     # ---- RunHistory -------------------------------------------------------------------------
