@@ -138,6 +138,8 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
     # Order matters: Batch AI mounts Files shares, Resource Manager deletes Batch AI resources.
     for name, package in (("files", files), ("batchai", batchai), ("resourcemanager", resourcemanager)):
         context.services[name] = package.create_service(context)
+    (root / "nodes").mkdir(mode=0o700, exist_ok=True)  # made later by the runner: private from the start
+    make_private(root)  # the directories the services made at its top level too
     router = Router()
     for name in ("resourcemanager", "batchai"):
         service = context.services[name]
