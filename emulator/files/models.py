@@ -641,8 +641,11 @@ class FilesBackend:
         shown with their undecodable bytes as \\xNN, for a job's execution log."""
         found = []
         try:
-            top = os.path.join(self._real_root(share), *segments)
+            root = self._real_root(share)
         except LookupError:
+            return found
+        top = os.path.join(root, *segments)
+        if not _inside(root, os.path.realpath(top)):
             return found
         for directory, dirnames, filenames in os.walk(top):
             for name in dirnames + filenames:
