@@ -60,12 +60,13 @@ class _ConnectionThreadServer(ThreadedWSGIServer):
         self.ssl_context = tls  # werkzeug reads it for wsgi.url_scheme and for its TLS error handling
         self.daemon_threads = True
         self._handshake_timeout = handshake_timeout
-        self._connections: set = set()
+        self._connections: dict = {}  # accepted socket -> the socket now serving it (TLS-wrapped or not)
         self._connections_lock = threading.Lock()
 
     def process_request_thread(self, request, client_address) -> None:
+        raw = request
         with self._connections_lock:
-            self._connections.add(request)
+            self._connections[raw] = raw
         try:
             if self.ssl_context is not None:
                 request.settimeout(self._handshake_timeout)
@@ -75,16 +76,16 @@ class _ConnectionThreadServer(ThreadedWSGIServer):
                     log.debug("TLS handshake with %s failed: %s", client_address, exc)
                     self.shutdown_request(request)
                     return
-                with self._connections_lock:
-                    self._connections.add(request)
+                with self._connections_lock:  # wrapping detached the accepted socket
+                    self._connections[raw] = request
             super().process_request_thread(request, client_address)
         finally:
             with self._connections_lock:
-                self._connections.discard(request)
+                self._connections.pop(raw, None)
 
     def close_connections(self) -> None:
         with self._connections_lock:
-            connections = list(self._connections)
+            connections = list(self._connections.values())
         for connection in connections:
             try:
                 connection.shutdown(socket.SHUT_RDWR)

@@ -25,6 +25,11 @@ from emulator.core.serving import Server
 from emulator.core.tls import ensure_certificate
 
 
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+
+
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
 
@@ -55,7 +60,7 @@ def test_a_silent_connection_does_not_stall_other_clients(emulator, resource_cli
 def test_handshake_and_idle_timeouts_close_silent_connections(tmp_path, tls):
     certificate = ensure_certificate(tmp_path / "tls") if tls else None
     server = Server(0, certificate, handshake_timeout=0.5, idle_timeout=0.5)
-    server.serve(lambda environ, start_response: start_response("200 OK", []) or [b""])
+    server.serve(hello)
     try:
         for payload in (b"", b"GET / HTTP/1.1\r\n"):  # nothing; half a request
             connection = socket.create_connection(("127.0.0.1", server.port))
@@ -133,7 +138,7 @@ def test_trusting_the_certificate_trusts_no_certificate_its_key_signs(tmp_path):
     (forged_dir / "key.pem").write_bytes(leaf_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     server = Server(0, (forged_dir / "cert.pem", forged_dir / "key.pem"))
-    server.serve(lambda environ, start_response: start_response("200 OK", []) or [b"ok"])
+    server.serve(hello)
     try:
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(server.url, verify=str(cert_path), timeout=10)
@@ -176,7 +181,7 @@ def test_certificate_names_are_a_parameter_limited_to_loopback(tmp_path):
             ensure_certificate(tmp_path / "other", (bad,))
     # a client connecting to an account host name verifies against it
     server = Server(0, (cert_path, key_path))
-    server.serve(lambda environ, start_response: start_response("200 OK", []) or [b"ok"])
+    server.serve(hello)
     try:
         context = ssl.create_default_context(cafile=str(cert_path))
         for host, ok in (("myaccount.blob.core.localhost", True), ("other.example.com", False)):
@@ -203,3 +208,24 @@ def test_many_concurrent_handshakes_all_complete(emulator):
     for thread in threads:
         thread.join(60)
     assert results == [200] * 16
+
+
+def test_stop_closes_open_connections_and_forgets_finished_ones(tmp_path):
+    server = Server(0, ensure_certificate(tmp_path / "tls"))
+    server.serve(hello)
+    cert = str(tmp_path / "tls" / "cert.pem")
+    with requests.Session() as session:
+        for _ in range(5):
+            assert session.get(server.url, verify=cert, timeout=10).text == "ok"
+    context = ssl.create_default_context(cafile=cert)
+    idle = context.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=20),
+                               server_hostname="127.0.0.1")
+    started = time.monotonic()
+    server.stop()
+    try:
+        assert idle.recv(10) == b""  # the server closed it
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    assert time.monotonic() - started < 10
+    assert len(server._server._connections) <= 1
+    idle.close()
