@@ -647,13 +647,17 @@ class FilesBackend:
         top = os.path.join(root, *segments)
         if not _inside(root, os.path.realpath(top)):
             return found
+        seen = 0
         for directory, dirnames, filenames in os.walk(top):
             for name in dirnames + filenames:
                 if not is_utf8(name):
                     found.append(os.path.relpath(os.path.join(directory, name), top)
                                  .encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
             dirnames[:] = [d for d in dirnames if is_utf8(d)]
-        return sorted(found)
+            seen += len(dirnames) + len(filenames)
+            if seen > _UNLISTED_SCAN_LIMIT or len(found) >= _UNLISTED_REPORT_LIMIT:
+                break  # a note, not an inventory: the first ones are enough to say what happened
+        return sorted(found)[:_UNLISTED_REPORT_LIMIT]
 
     # ---------------------------------------------------------------- files
     def create_file(self, share: str, segments: list[str], size: int, properties: Optional[dict] = None,
@@ -762,6 +766,8 @@ class FilesBackend:
 # ---------------------------------------------------------------- helpers
 
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
+_UNLISTED_SCAN_LIMIT = 100_000
+_UNLISTED_REPORT_LIMIT = 20
 
 
 class _Resolved:

@@ -45,6 +45,9 @@ _KILL_ROUNDS = 20  # a tree that forks while being killed is scanned again, up t
 # Pids this module started with Popen (their owners reap them); any other exited child is an orphan.
 _launched: set = set()
 _launched_lock = threading.Lock()
+# Only a process that became a subreaper reaps orphans: in any other process (the emulator started
+# from Python, inside a test or an application) an exited child is its owner's to wait for.
+_reaping = False
 
 
 def process_start_time(pid: int) -> Optional[int]:
@@ -155,16 +158,21 @@ def kill_leftover_group(pid: int, start_time: Optional[int], marker: Optional[st
 
 
 def become_subreaper() -> bool:
-    """Make this process the reaper of its descendants' orphans (Linux); False where not possible."""
+    """Make this process the reaper of its descendants' orphans (Linux), for a process that starts no
+    children but process trees (``python -m emulator``); False where not possible."""
+    global _reaping
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        _reaping = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
-        return False
+        _reaping = False
+    return _reaping
 
 
 def reap_orphans() -> None:
-    """Collect exited children this module did not start (orphans re-parented to a subreaper)."""
+    """In a subreaper: collect exited children this module did not start (re-parented orphans)."""
+    if not _reaping:
+        return
     me = str(os.getpid())
     for pid in _all_pids():
         fields = _stat_fields(pid)
