@@ -198,6 +198,7 @@ def test_a_link_swapped_in_mid_request_never_serves_a_file_outside(emulator, sha
                 time.sleep(0.0005)
                 os.unlink(root / "real")
                 os.rename(root / "parked", root / "real")
+                time.sleep(0.0005)  # both states last about as long
             except OSError:
                 pass
 
