@@ -133,7 +133,8 @@ def test_cntk_checkpoint_and_onnx_model_agree(trained, cntk_python, ctf_dir, tmp
     evaluated = subprocess.run([cntk_python, '-c', EVALUATE, str(model_dir / 'ConvNet_MNIST_0.dnn'),
                                 str(ctf_dir / 'Test-28x28_cntk_text.txt'), str(outputs)],
                                capture_output=True, text=True, timeout=300,
-                               env=dict(os.environ, PYTHONPATH=str(SCRIPT.parent)))
+                               env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                   filter(None, [str(SCRIPT.parent), os.environ.get('PYTHONPATH')]))))
     assert evaluated.returncode == 0, evaluated.stderr
     # the last checkpoint is the model that was tested
     assert int(evaluated.stdout.split()[-1]) / 5.0 == pytest.approx(final_error(result.stderr), abs=0.001)
