@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, help="nodes the job runs on, with PyTorch distribution (default 1)")
     parser.add_argument("--mnist-dir", type=Path,
                         help="directory with the four MNIST .gz files (else cache or download)")
+    parser.add_argument("--mirror", action="append", metavar="URL",
+                        help="MNIST mirror base URL to download from (repeatable; default: $MNIST_MIRROR, else the "
+                             "public mirrors)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the resources at the end (scripts/cleanup_azureml.py deletes them)")
     return parser.parse_args(argv)
@@ -55,40 +58,42 @@ def main(argv=None) -> int:
     warn_if_readable_by_others(config.path)
     print("Configuration: {} (target: {})".format(config.path, config.target))
 
-    # 2. Create the Resource Manager client and the Azure ML client (MLClient).
+    # 2. Prepare the MNIST data first: a missing or broken dataset fails before anything is created.
+    data_dir = config.path.parent / "data" / "mnist-cntk"
+    data_files = steps.prepare_mnist_data(data_dir, args.mnist_dir, args.mirror)
+
+    # 3. Create the Resource Manager client and the Azure ML client (MLClient).
     clients = create_azureml_clients(config)
     group_created, job, submitted, interrupted, failed, cleaned_up = False, None, None, False, None, True
     try:
-        # 3. Create the resource group.
+        # 4. Create the resource group.
         steps.create_resource_group(clients.resource, config.resource_group, config.location)
         group_created = True
         print("Created resource group {}".format(config.resource_group))
 
-        # 4. Create the Azure ML workspace.
+        # 5. Create the Azure ML workspace (it brings the storage the data and outputs live in).
         steps.create_workspace(clients.ml, config.workspace, config.location)
         print("Created workspace {}".format(config.workspace))
 
-        # 5. Prepare the MNIST data and upload it as a data asset.
-        data_dir = config.path.parent / "data" / "mnist-cntk"
-        data_files = steps.prepare_mnist_data(data_dir, args.mnist_dir)
+        # 6. Upload the data as a data asset (the training script travels as the job's code, step 9).
         data = steps.upload_data(clients.ml, config.data_asset, data_dir, steps.data_version(data_files))
         print("Uploaded data asset {} version {} ({})".format(data.name, data.version, data.path))
 
-        # 6. Create the GPU cluster, scaling from 0 nodes.
+        # 7. Create the GPU cluster, scaling from 0 nodes.
         compute = steps.create_compute(clients.ml, config.compute, config.vm_size, config.max_nodes,
                                        config.idle_seconds)
 
-        # 7. Show the cluster.
+        # 8. Show the cluster: there is nothing to wait for, nodes come with the job.
         print(steps.compute_status(compute))
 
-        # 8. Submit the training job with ConvNet_MNIST.py as its code.
+        # 9. Submit the training job with ConvNet_MNIST.py as its code.
         job = steps.build_job(CODE_DIR, data, config.compute, config.environment, config.experiment,
                               config.epochs, config.nodes)
         submitted = steps.submit_job(clients.ml, job)
         print("Submitted job {} in experiment {} on {} node(s)".format(submitted.name, config.experiment,
                                                                       config.nodes))
 
-        # 9. Stream the job's log until it ends.
+        # 10. Stream the job's log until it ends.
         try:
             job = steps.stream_job(clients.ml, submitted.name)
             print(steps.job_summary(job))
@@ -96,21 +101,21 @@ def main(argv=None) -> int:
             failed = exc
             print("error: {}".format(exc), file=sys.stderr)
 
-        # 10. and 11. Download and list the job's logs and its model output.
+        # 11. and 12. Download and list the job's logs and its model output.
         with tempfile.TemporaryDirectory(prefix="azureml-job-") as download_dir:
             files = steps.download_job_outputs(clients.ml, submitted.name, Path(download_dir))
             print("Job files:")
             for path in files:
                 print("  {} ({} bytes)".format(path.relative_to(download_dir), path.stat().st_size))
 
-            # 12. Keep the final model and the training plot in ./outputs.
+            # 13. Keep the final model and the training plot in ./outputs.
             for path in steps.copy_model_files(files, OUTPUTS):
                 print("Downloaded {}".format(OUTPUTS / path.name))
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted: cancelling the job and cleaning up.", flush=True)
     finally:
-        # 13. Cancel the job if it still runs, delete the cluster, the workspace and the resource group.
+        # 14. Cancel the job if it still runs, delete the cluster, the workspace and the resource group.
         try:
             if group_created:
                 cleaned_up = _clean_up(clients, config, submitted.name if interrupted and submitted else None,
@@ -123,7 +128,7 @@ def main(argv=None) -> int:
 
 
 def _clean_up(clients, config, job_to_cancel, keep: bool) -> bool:
-    """Step 13; a failure here is a warning, so that it never hides the error that led here."""
+    """Step 14; a failure here is a warning, so that it never hides the error that led here."""
     try:
         if job_to_cancel:
             try:

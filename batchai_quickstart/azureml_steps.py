@@ -34,7 +34,7 @@ class JobFailed(Exception):
     """The job ended Failed; the message is the service's error, on one line."""
 
 
-# 4. Workspace --------------------------------------------------------------------------------
+# 5. Workspace --------------------------------------------------------------------------------
 
 def create_workspace(ml_client: MLClient, workspace: str, location: str):
     """Create the Azure ML workspace, the home of data assets, computes and jobs.
@@ -46,7 +46,7 @@ def create_workspace(ml_client: MLClient, workspace: str, location: str):
         Workspace(name=workspace, location=location, display_name=workspace)).result()
 
 
-# 5. Data --------------------------------------------------------------------------------------
+# 6. Data --------------------------------------------------------------------------------------
 
 def data_version(paths: Iterable[Path]) -> str:
     """A version for the data asset that changes when the files change (names and sizes).
@@ -70,7 +70,7 @@ def upload_data(ml_client: MLClient, name: str, data_dir: Path, version: str):
         description="MNIST in CNTK text format (Train-28x28_cntk_text.txt, Test-28x28_cntk_text.txt)"))
 
 
-# 6. Compute -----------------------------------------------------------------------------------
+# 7. Compute -----------------------------------------------------------------------------------
 
 def create_compute(ml_client: MLClient, name: str, vm_size: str, max_nodes: int, idle_seconds: int = 120):
     """Create an AmlCompute GPU cluster that scales from 0 nodes, so it costs nothing while idle.
@@ -83,7 +83,7 @@ def create_compute(ml_client: MLClient, name: str, vm_size: str, max_nodes: int,
         idle_time_before_scale_down=idle_seconds)).result()
 
 
-# 7. Compute status ---------------------------------------------------------------------------
+# 8. Compute status ---------------------------------------------------------------------------
 
 def compute_status(compute) -> str:
     """One line: size, node range and provisioning state of the cluster."""
@@ -93,7 +93,7 @@ def compute_status(compute) -> str:
         float(compute.idle_time_before_scale_down or 0), state)
 
 
-# 8. Job ---------------------------------------------------------------------------------------
+# 9. Job ---------------------------------------------------------------------------------------
 
 def build_job(code_dir: Path, data: Data, compute: str, environment: str, experiment: str,
               epochs: Optional[int] = None, nodes: int = 1):
@@ -128,7 +128,7 @@ def submit_job(ml_client: MLClient, job):
     return ml_client.jobs.create_or_update(job)
 
 
-# 9. Monitoring --------------------------------------------------------------------------------
+# 10. Monitoring -------------------------------------------------------------------------------
 
 def stream_job(ml_client: MLClient, job_name: str):
     """Print the job's log live (``user_logs/std_log.txt``) until it ends; return the finished job.
@@ -162,7 +162,7 @@ def job_summary(job) -> str:
     return "Job {} {} ({})".format(job.name, job.status.lower() if job.status else "unknown", job.studio_url)
 
 
-# 10-11. Outputs -------------------------------------------------------------------------------
+# 11-12. Outputs -------------------------------------------------------------------------------
 
 def download_job_outputs(ml_client: MLClient, job_name: str, download_dir: Path,
                          output_name: str = MODEL_OUTPUT) -> List[Path]:
@@ -178,7 +178,7 @@ def download_job_outputs(ml_client: MLClient, job_name: str, download_dir: Path,
     return sorted(p for p in download_dir.rglob("*") if p.is_file())
 
 
-# 12. Model ------------------------------------------------------------------------------------
+# 13. Model ------------------------------------------------------------------------------------
 
 def copy_model_files(files: Iterable[Path], destination: Path, names: Iterable[str] = DOWNLOADED_FILES) -> List[Path]:
     """Copy the ONNX model and the training plot among the downloaded ``files`` into ``destination``."""
@@ -191,7 +191,7 @@ def copy_model_files(files: Iterable[Path], destination: Path, names: Iterable[s
     return copied
 
 
-# 13. Clean up ---------------------------------------------------------------------------------
+# 14. Clean up ---------------------------------------------------------------------------------
 
 def cancel_job(ml_client: MLClient, job_name: str) -> None:
     """Cancel a queued or running job (it ends Canceled)."""

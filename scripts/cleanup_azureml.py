@@ -12,16 +12,15 @@ import logging
 import sys
 from pathlib import Path
 
+from azure.core.exceptions import AzureError
+
+from batchai_quickstart import azureml_steps as steps
+from batchai_quickstart.azureml_clients import create_azureml_clients
+from batchai_quickstart.azureml_config import load_azureml_config
+from batchai_quickstart.azureml_errors import describe_azureml_error
+from batchai_quickstart.config import ConfigError, find_config
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from azure.core.exceptions import AzureError  # noqa: E402
-
-from batchai_quickstart import azureml_steps as steps  # noqa: E402
-from batchai_quickstart.azureml_clients import create_azureml_clients  # noqa: E402
-from batchai_quickstart.azureml_config import load_azureml_config  # noqa: E402
-from batchai_quickstart.azureml_errors import describe_azureml_error  # noqa: E402
-from batchai_quickstart.config import ConfigError, find_config  # noqa: E402
 
 
 def main(argv=None) -> int:
