@@ -207,3 +207,17 @@ def test_deleting_the_resource_group_stops_jobs_and_removes_the_workspace(ml, em
         except OSError:
             continue
     assert running == []
+
+
+def test_a_job_running_when_the_emulator_stops_is_failed_after_a_restart(ml, emulator, tmp_path):
+    import emulator as emulator_package
+
+    ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=1)).result()
+    job = ml.jobs.create_or_update(_job(tmp_path, "import time\nprint('started', flush=True)\ntime.sleep(300)\n"))
+    wait_for(lambda: ml.jobs.get(job.name).status == "Running")
+    emulator.stop()
+    with emulator_package.start(emulator.data_dir) as again:
+        backend = again.services["azureml"].backend
+        assert backend.get_job(RG, WS, job.name)["properties"]["status"] == "Failed"
+        assert backend.run_details(RG, WS, job.name)["error"]["error"]["code"] == "SystemError"
+        assert backend.get_compute(RG, WS, "cpu")["properties"]["properties"]["currentNodeCount"] == 0
