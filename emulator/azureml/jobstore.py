@@ -154,10 +154,11 @@ class AzureMLJobStore:
 
     def queued_jobs(self) -> list:
         """Jobs waiting for nodes, oldest first (a submitted job is Queued from here on)."""
-        self.store.execute("UPDATE aml_jobs SET status = 'Queued' WHERE status = 'NotStarted'")
-        rows = self.store.query("SELECT j.rowid AS id, j.name, j.nodes, j.compute_id, c.name AS compute FROM aml_jobs j "
-                                "LEFT JOIN aml_computes c ON c.rowid = j.compute_id WHERE j.status = 'Queued' "
-                                "ORDER BY j.created, j.rowid")
+        rows = self.store.query("SELECT j.rowid AS id, j.name, j.nodes, j.compute_id, j.status, c.name AS compute "
+                                "FROM aml_jobs j LEFT JOIN aml_computes c ON c.rowid = j.compute_id "
+                                "WHERE j.status IN ('NotStarted', 'Queued') ORDER BY j.created, j.rowid")
+        if any(row["status"] == "NotStarted" for row in rows):  # called every scheduler tick: write only when needed
+            self.store.execute("UPDATE aml_jobs SET status = 'Queued' WHERE status = 'NotStarted'")
         return [QueuedJob(job_id=row["id"], name=row["name"], cluster_id=row["compute_id"] if row["compute"] else None,
                           cluster_name=row["compute"] or "", node_count=row["nodes"]) for row in rows]
 
@@ -165,8 +166,8 @@ class AzureMLJobStore:
         marks = ",".join("?" * len(node_ids))
         try:
             with self.store.transaction():
-                if self.store.execute("UPDATE aml_jobs SET status = 'Preparing' WHERE rowid = ? AND status = 'Queued'",
-                                      (job_id,)) != 1:
+                if self.store.execute("UPDATE aml_jobs SET status = 'Preparing' WHERE rowid = ? AND status IN "
+                                  "('NotStarted', 'Queued')", (job_id,)) != 1:
                     raise _Changed
                 if self.store.execute("UPDATE aml_nodes SET state = 'running', job_id = ? WHERE node_id IN ({}) AND "
                                       "state = 'idle'".format(marks), (job_id, *node_ids)) != len(node_ids):
@@ -177,7 +178,7 @@ class AzureMLJobStore:
 
     def fail_queued_job(self, job_id: int, failure: Failure) -> bool:
         row = self._job(job_id)
-        if row is None or row["status"] != "Queued":
+        if row is None or row["status"] not in ("NotStarted", "Queued"):
             return False
         self.backend.set_job_status(row["resource_group"], row["workspace"], row["name"], "Failed",
                                     self.service_error(failure, row))

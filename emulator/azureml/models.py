@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS aml_assets (
 CREATE TABLE IF NOT EXISTS aml_computes (
     resource_group TEXT NOT NULL COLLATE NOCASE, workspace TEXT NOT NULL COLLATE NOCASE,
     name TEXT NOT NULL COLLATE NOCASE, location TEXT NOT NULL, properties TEXT NOT NULL, state TEXT NOT NULL,
-    allocation_state TEXT NOT NULL DEFAULT 'Steady', created TEXT NOT NULL, PRIMARY KEY (resource_group, workspace, name));
+    allocation_state TEXT NOT NULL DEFAULT 'Steady', created TEXT NOT NULL,
+    PRIMARY KEY (resource_group, workspace, name));
 CREATE TABLE IF NOT EXISTS aml_nodes (
     node_id TEXT PRIMARY KEY, compute_id INTEGER NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, job_id INTEGER);
 CREATE TABLE IF NOT EXISTS aml_jobs (
