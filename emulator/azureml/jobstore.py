@@ -167,7 +167,7 @@ class AzureMLJobStore:
         try:
             with self.store.transaction():
                 if self.store.execute("UPDATE aml_jobs SET status = 'Preparing' WHERE rowid = ? AND status IN "
-                                  "('NotStarted', 'Queued')", (job_id,)) != 1:
+                                      "('NotStarted', 'Queued')", (job_id,)) != 1:
                     raise _Changed
                 if self.store.execute("UPDATE aml_nodes SET state = 'running', job_id = ? WHERE node_id IN ({}) AND "
                                       "state = 'idle'".format(marks), (job_id, *node_ids)) != len(node_ids):
