@@ -28,6 +28,7 @@ def create_service(ctx: Context, blob_backend) -> Service:
     """The Azure ML service over the emulator's Blob backend (``blob_backend``)."""
     storage = WorkspaceStorage(blob_backend, ctx.identity.account_name, ctx.identity.account_key, ctx.blob_url)
     backend = AzureMLBackend(ctx, storage)
+    (ctx.data_dir / "azureml").mkdir(mode=0o700, exist_ok=True)  # job and node directories: private
     backend.records = AzureMLJobStore(backend, ctx.data_dir / "azureml")
     runner = JobRunner(backend.records, _NoShares())
     backend.records.on_capacity_change = runner.reconcile
