@@ -177,8 +177,14 @@ def test_cancel_stops_a_running_job(ml, emulator, tmp_path):
     ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=1)).result()
     job = ml.jobs.create_or_update(_job(tmp_path, "import time\nprint('started', flush=True)\ntime.sleep(300)\n"))
     wait_for(lambda: ml.jobs.get(job.name).status == "Running")
+    # The cluster scaled from 0 to the one node the job asked for.
+    nodes = emulator.services["azureml"].backend.get_compute(RG, WS, "cpu")["properties"]["properties"]
+    assert (nodes["currentNodeCount"], nodes["nodeStateCounts"]["runningNodeCount"]) == (1, 1)
     ml.jobs.begin_cancel(job.name).result()
     assert ml.jobs.get(job.name).status == "Canceled"
+    # ... and back to 0 once it is idle.
+    wait_for(lambda: ml.compute.get("cpu").properties is not None and emulator.services["azureml"].backend.get_compute(
+        RG, WS, "cpu")["properties"]["properties"]["currentNodeCount"] == 0)
 
 
 def test_a_job_on_a_missing_compute_is_refused(ml, emulator, tmp_path):
