@@ -183,8 +183,8 @@ def test_cancel_stops_a_running_job(ml, emulator, tmp_path):
     ml.jobs.begin_cancel(job.name).result()
     assert ml.jobs.get(job.name).status == "Canceled"
     # ... and back to 0 once it is idle.
-    wait_for(lambda: ml.compute.get("cpu").properties is not None and emulator.services["azureml"].backend.get_compute(
-        RG, WS, "cpu")["properties"]["properties"]["currentNodeCount"] == 0)
+    backend = emulator.services["azureml"].backend
+    wait_for(lambda: backend.get_compute(RG, WS, "cpu")["properties"]["properties"]["currentNodeCount"] == 0)
 
 
 def test_a_job_on_a_missing_compute_is_refused(ml, emulator, tmp_path):
