@@ -107,8 +107,8 @@ class _Job:
                     stdout=self.stdouterr / "stdout{}.txt".format(files),
                     stderr=self.stdouterr / "stderr{}.txt".format(files))
 
-    def expanded(self, text: str, node: int = 0) -> str:
-        return expand(text or "", self.envs[node])
+    def expanded(self, text: str, node: int = 0, extra: dict = None) -> str:
+        return expand(text or "", {**self.envs[node], **(extra or {})})
 
 
 def _slots(process_count: int, node_count: int) -> list:
@@ -123,11 +123,12 @@ def host_file(nodes: list, process_count: int) -> str:
                    for node, slots in zip(nodes, _slots(process_count, len(nodes))))
 
 
-def python_argv(job: _Job, settings: dict, args_key: str = "commandLineArgs", node: int = 0) -> list:
-    """``<interpreter> <script> <args>``, each word expanded as the node's shell would."""
-    interpreter = job.expanded(settings.get("pythonInterpreterPath"), node) or sys.executable
+def python_argv(job: _Job, settings: dict, args_key: str = "commandLineArgs", node: int = 0, env: dict = None) -> list:
+    """``<interpreter> <script> <args>``, each word expanded as the node's shell would (with the task's ``env``)."""
+    interpreter = job.expanded(settings.get("pythonInterpreterPath"), node, env) or sys.executable
     args = shlex.split(settings.get(args_key) or "")
-    return [interpreter, job.expanded(settings["pythonScriptFilePath"], node)] + [job.expanded(a, node) for a in args]
+    return [interpreter, job.expanded(settings["pythonScriptFilePath"], node, env)] + [
+        job.expanded(arg, node, env) for arg in args]
 
 
 def _process_count(settings: dict, node_count: int) -> int:
@@ -146,7 +147,7 @@ def _pytorch_tasks(job: _Job, settings: dict) -> list:
         if count > 1:
             env.update(AZ_BATCHAI_PYTORCH_BACKEND=backend,
                        AZ_BATCHAI_PYTORCH_INIT_METHOD="file://{}/pytorch_init".format(job.shared))
-        tasks.append(job.task("rank {}".format(rank), python_argv(job, settings, node=node), node,
+        tasks.append(job.task("rank {}".format(rank), python_argv(job, settings, node=node, env=env), node,
                               "-{}".format(rank) if count > 1 else "", **env))
     return tasks
 
@@ -177,7 +178,7 @@ def _tensorflow_tasks(job: _Job, settings: dict) -> list:
                "AZ_BATCHAI_WORKER_HOSTS": ",".join(hosts["wk"]),
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": kind, "index": index},
                                         "environment": "cloud"})}
-        task = job.task("{}-{}".format(role, index), python_argv(job, settings, args_key, node), node,
+        task = job.task("{}-{}".format(role, index), python_argv(job, settings, args_key, node, env), node,
                         "-{}-{}".format(role, index), **env)
         tasks.append(dataclasses.replace(task, background=role == "ps"))
     return tasks
@@ -195,12 +196,16 @@ def _job_tasks(job: _Job, toolkit: str, settings: dict):
     if toolkit == "tensorFlowSettings":
         return _tensorflow_tasks(job, settings), None
     if toolkit == "caffe2Settings":
-        return [job.task("shard {}".format(i), python_argv(job, settings, node=i), i, "-{}".format(i) if job.multi
-                         else "", AZ_BATCHAI_TASK_INDEX=str(i)) for i in range(node_count)], None
+        return [job.task("shard {}".format(i), python_argv(job, settings, node=i, env={"AZ_BATCHAI_TASK_INDEX": str(i)}),
+                         i, "-{}".format(i) if job.multi else "", AZ_BATCHAI_TASK_INDEX=str(i))
+                for i in range(node_count)], None
     argv = [SHELL, "-c", settings["commandLine"]] if toolkit == "customMpiSettings" else python_argv(job, settings)
     count = _process_count(settings, node_count)
     if count == 1 and node_count == 1:
         return [job.task("rank 0", argv, 0, "")], None
+    # mpirun starts every rank in its own working directory, which is node 0's here; on the service that
+    # path (AZ_BATCHAI_JOB_TEMP) was the same on every node, so each rank starts in its node's.
+    argv = [SHELL, "-c", 'cd "$AZ_BATCHAI_JOB_TEMP" && exec "$@"', "rank"] + argv
     mpi = MpiLaunch(argv=argv, process_count=count, host_file=Path(job.envs[0]["AZ_BATCHAI_MPI_HOST_FILE"]),
                     stdout=job.stdouterr / "stdout.txt", stderr=job.stdouterr / "stderr.txt")
     return [], mpi

@@ -76,7 +76,7 @@ def mpirun_argv(launch: JobLaunch, mpi: MpiLaunch) -> list:
     remote shell, TCP on loopback between ranks, no core binding (emulated nodes share the cores)."""
     argv = [mpirun_path(), "--hostfile", str(mpi.host_file), "-np", str(mpi.process_count),
             "--mca", "plm_ssh_agent", str(launch.bin_dir / "ssh"),
-            "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
+            "--mca", "btl_tcp_if_include", "lo",
             "--bind-to", "none"]
     if os.geteuid() == 0:
         argv.append("--allow-run-as-root")
