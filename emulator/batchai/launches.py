@@ -23,7 +23,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..runner.environment import expand, host_environment, secret_values, user_variables
+from ..runner.environment import NODE_NETWORK, expand, host_environment, secret_values, user_variables
 from ..runner.mounts import share_mounts
 from ..runner.records import Failure, JobLaunch, LaunchRefused, MpiLaunch, NodeLaunch, Task
 from .validation import parse_duration, toolkit_of
@@ -86,7 +86,7 @@ class _Job:
         env.update(user_variables(self.props.get("environmentVariables"), env))
         host = host_environment()
         path = "{}:{}".format(self.bin_dir, host.get("PATH", "/usr/bin:/bin"))  # the job's ssh comes first
-        return {**host, "PYTHONUNBUFFERED": "1", **env, "PATH": path, **self.secrets}
+        return {**host, **NODE_NETWORK, "PYTHONUNBUFFERED": "1", **env, "PATH": path, **self.secrets}
 
     def node_launch(self, index: int, host_file: str) -> NodeLaunch:
         env = self.envs[index]

@@ -15,6 +15,11 @@ _HOST_NAMES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "
 _HOST_PREFIXES = ("LC_", "OMP_", "MKL_", "OPENBLAS_", "CUDA_", "NCCL_")
 
 
+# Emulated nodes share this machine's loopback: torch.distributed's gloo and NCCL would otherwise
+# look for the interface of the node's host name (its private IP, which no interface here has).
+NODE_NETWORK = {"GLOO_SOCKET_IFNAME": "lo", "NCCL_SOCKET_IFNAME": "lo"}
+
+
 def expand(text: str, variables: dict) -> str:
     """Replace ``$NAME`` and ``${NAME}`` by their values; unknown names stay as written."""
     def value(match: re.Match) -> str:

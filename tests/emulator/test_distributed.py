@@ -139,9 +139,7 @@ dist.destroy_process_group()
         python_script_file_path=MOUNT_ROOT + "/allreduce.py", python_interpreter_path=sys.executable,
         communication_backend="gloo", command_line_args="--world-size 2 --dist-backend $AZ_BATCHAI_PYTORCH_BACKEND "
                                                         "--dist-url $AZ_BATCHAI_PYTORCH_INIT_METHOD --rank $AZ_BATCHAI_TASK_INDEX")
-    submit(batchai_client, "torch", job_parameters(cluster.id, node_count=2, py_torch_settings=settings,
-                                                   environment_variables=[models.EnvironmentVariable(
-                                                       name="GLOO_SOCKET_IFNAME", value="lo")]))
+    submit(batchai_client, "torch", job_parameters(cluster.id, node_count=2, py_torch_settings=settings))
     job = wait_for_state(batchai_client, "torch", timeout=MPI_TIMEOUT)
     assert job.execution_state == "succeeded", (job.execution_info, read_output(batchai_client, "torch", "stderr-0.txt"))
     assert job.py_torch_settings.process_count in (None, 2)
