@@ -23,7 +23,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..runner.environment import NODE_NETWORK, expand, host_environment, secret_values, user_variables
+from ..runner.environment import (NODE_NETWORK, expand, host_environment, secret_values, threads_per_process,
+                                  user_variables)
 from ..runner.mounts import share_mounts
 from ..runner.records import Failure, JobLaunch, LaunchRefused, MpiLaunch, NodeLaunch, Task
 from .validation import parse_duration, toolkit_of
@@ -84,9 +85,9 @@ class _Job:
                 expand(directory["pathPrefix"], path_env), self.segment, "outputs", *[p for p in [suffix] if p]))
         # Now the job's variables may refer to its input and output directories as well.
         env.update(user_variables(self.props.get("environmentVariables"), env))
-        host = host_environment()
+        host = {**host_environment(), **threads_per_process(_processes(self.props, len(self.nodes))), **NODE_NETWORK}
         path = "{}:{}".format(self.bin_dir, host.get("PATH", "/usr/bin:/bin"))  # the job's ssh comes first
-        return {**host, **NODE_NETWORK, "PYTHONUNBUFFERED": "1", **env, "PATH": path, **self.secrets}
+        return {**host, "PYTHONUNBUFFERED": "1", **env, "PATH": path, **self.secrets}
 
     def node_launch(self, index: int, host_file: str) -> NodeLaunch:
         env = self.envs[index]
@@ -135,6 +136,19 @@ def _process_count(settings: dict, node_count: int) -> int:
     return settings.get("processCount") or node_count
 
 
+def _processes(props: dict, node_count: int) -> int:
+    """How many processes the job's toolkit starts in all."""
+    toolkit = toolkit_of(props)
+    settings = props[toolkit]
+    if toolkit == "customToolkitSettings":
+        return 1
+    if toolkit == "tensorFlowSettings":
+        return sum(_tensorflow_counts(settings, node_count))
+    if toolkit == "caffe2Settings":
+        return node_count
+    return _process_count(settings, node_count)
+
+
 def _pytorch_tasks(job: _Job, settings: dict) -> list:
     count = _process_count(settings, len(job.nodes))
     backend = settings.get("communicationBackend") or "gloo"
@@ -152,12 +166,16 @@ def _pytorch_tasks(job: _Job, settings: dict) -> list:
     return tasks
 
 
-def _tensorflow_tasks(job: _Job, settings: dict) -> list:
-    node_count = len(job.nodes)
+def _tensorflow_counts(settings: dict, node_count: int) -> tuple:
+    """(parameter servers, workers): workers default to nodeCount, one parameter server when distributed."""
     workers = settings.get("workerCount") or node_count
     servers = settings.get("parameterServerCount")
-    if servers is None:
-        servers = 1 if workers > 1 else 0
+    return (1 if workers > 1 else 0) if servers is None else servers, workers
+
+
+def _tensorflow_tasks(job: _Job, settings: dict) -> list:
+    node_count = len(job.nodes)
+    servers, workers = _tensorflow_counts(settings, node_count)
     ports = [TF_FIRST_PORT] * node_count
     placed = []  # (role, index, node, port): parameter servers first, each role dealt from the first node
     for role, count in (("ps", servers), ("wk", workers)):
