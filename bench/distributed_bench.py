@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Data-parallel ConvNet_MNIST on emulated nodes: one epoch on 1 node x 2T threads against 2 nodes x T
+threads of the same machine (T = 1 by default: the 2 cores here), in this run.
+
+- 1 node x 2T threads and 1 node x T threads: the sample run directly (one process);
+- 2 nodes x T threads: ``quickstart.py --nodes 2``, the job's two ranks under mpirun on the emulator;
+- the same two ranks' computation without gradient exchange (two processes running the sample's
+  training loop on their shards, no DDP) gives the communication share of the 2-node epoch.
+Throughput is the sample's own "samples/s" of the epoch (the training loop, not start-up).
+Goal: 2 nodes x T threads >= 0.8x the throughput of 1 node x 2T threads.
+
+Usage: python bench/distributed_bench.py [--mnist-dir DIR] [--threads T]
+"""
+from __future__ import annotations
+
+import argparse
+import configparser
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "samples" / "ConvNet_MNIST.py"
+sys.path.insert(0, str(ROOT))
+EPOCH_LINE = re.compile(r"Finished Epoch\[1 of 1\].* (\d+\.\d+)s \((\d+\.\d+) samples/s\)")
+
+
+def epoch_figures(output: str) -> tuple:
+    """(seconds, samples/s) of the epoch line."""
+    match = EPOCH_LINE.search(output)
+    if match is None:
+        raise SystemExit("no epoch line in the output:\n" + output[-3000:])
+    return float(match.group(1)), float(match.group(2))
+
+
+def run(command, threads: int, cwd: Path) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    result = subprocess.run(command, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    if result.returncode != 0:
+        raise SystemExit("failed ({}):\n{}".format(" ".join(map(str, command)), result.stdout[-3000:]))
+    return result.stdout
+
+
+def compute_only(data: Path, rank: int, world_size: int) -> None:
+    """One epoch of this rank's shard with the sample's own loop and no gradient exchange: prints seconds."""
+    spec = importlib.util.spec_from_file_location("ConvNet_MNIST", str(SCRIPT))
+    sample = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sample)
+    torch, device, layout = sample.torch_setup(1)
+    train = sample.read_ctf(str(data / sample.TRAIN_FILE))
+    x, y = sample.torch_tensors(train, device, layout)
+    model = sample.build_torch_model().to(device, memory_format=layout)
+    buffers = [torch.zeros_like(p) for p in model.parameters()]
+    order = torch.from_numpy(__import__("numpy").random.RandomState(1).permutation(len(y)))
+    start = time.time()
+    sample.torch_train_epoch(model, buffers, x, y, order, 0.001, 0.0, 64, rank, world_size)
+    print("{:.3f}".format(time.time() - start))
+
+
+def main() -> int:
+    default_mnist = ROOT.parent / "shared" / "data" / "mnist"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist-dir", type=Path,
+                        default=default_mnist if default_mnist.is_dir() else ROOT / "tests" / "data" / "mnist-small")
+    parser.add_argument("--threads", type=int, default=1, help="threads per node of the 2-node run")
+    parser.add_argument("--compute-only", nargs=3, metavar=("DATA", "RANK", "WORLD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.compute_only:
+        compute_only(Path(args.compute_only[0]), int(args.compute_only[1]), int(args.compute_only[2]))
+        return 0
+    from batchai_quickstart.mnist import prepare_mnist
+
+    threads = args.threads
+    args.mnist_dir = args.mnist_dir.resolve()  # quickstart.py runs in the work directory
+    with tempfile.TemporaryDirectory(prefix="distributed-bench-") as tmp:
+        work = Path(tmp)
+        data = work / "data" / "mnist-cntk"                 # where quickstart.py looks for the prepared files
+        prepare_mnist(data, mnist_dir=args.mnist_dir, log=lambda *a, **k: None)
+        config = configparser.ConfigParser(interpolation=None)
+        config.read(ROOT / "config.example.ini")
+        config.set("local", "data_dir", str(work / "emulator-data"))
+        with open(work / "config.ini", "w") as f:
+            config.write(f)
+        sample = [sys.executable, str(SCRIPT), str(data), str(work / "models"), "--epochs", "1", "--seed", "1",
+                  "--engine", "pytorch"]
+
+        one_wide = epoch_figures(run(sample, 2 * threads, work))
+        one_narrow = epoch_figures(run(sample, threads, work))
+        two = epoch_figures(run([sys.executable, str(ROOT / "quickstart.py"), "--config", str(work / "config.ini"),
+                                 "--mnist-dir", str(args.mnist_dir), "--epochs", "1", "--nodes", "2"], threads, work))
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        ranks = [subprocess.Popen([sys.executable, __file__, "--compute-only", str(data), str(rank), "2"], env=env,
+                                  stdout=subprocess.PIPE, text=True) for rank in (0, 1)]
+        compute = max(float(process.communicate()[0].strip().splitlines()[-1]) for process in ranks)
+
+    print("data: {}  one epoch, global minibatch 64; machine: {} cores".format(args.mnist_dir, os.cpu_count()))
+    print("1 node  x {} threads: {:8.1f} samples/s ({:.2f} s)".format(2 * threads, one_wide[1], one_wide[0]))
+    print("1 node  x {} thread{}:  {:8.1f} samples/s ({:.2f} s)".format(threads, "s" if threads > 1 else " ",
+                                                                        one_narrow[1], one_narrow[0]))
+    print("2 nodes x {} thread{}:  {:8.1f} samples/s ({:.2f} s, quickstart.py --nodes 2, mpirun + DDP/gloo)".format(
+        threads, "s" if threads > 1 else " ", two[1], two[0]))
+    ratio = two[1] / one_wide[1]
+    print("2 nodes x {} vs 1 node x {}: {:.3f}x  (goal: >= 0.8x)  {}".format(
+        threads, 2 * threads, ratio, "OK" if ratio >= 0.8 else "UNDER"))
+    print("scaling efficiency (2 nodes vs 2 x 1 node, {} thread(s) each): {:.3f}".format(
+        threads, two[1] / (2 * one_narrow[1])))
+    print("communication share of the 2-node epoch: {:.1%} (compute alone {:.2f} s of {:.2f} s)".format(
+        max(0.0, 1 - compute / two[0]), compute, two[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
