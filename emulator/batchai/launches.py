@@ -132,6 +132,12 @@ def python_argv(job: _Job, settings: dict, args_key: str = "commandLineArgs", no
         job.expanded(arg, node, env) for arg in args]
 
 
+def _node_expanded(word: str) -> str:
+    """``word`` for the node's shell: one word, its $VARIABLES expanded there and nothing else."""
+    return '"{}"'.format(word.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`").replace(
+        "$(", "\\$("))
+
+
 def _process_count(settings: dict, node_count: int) -> int:
     return settings.get("processCount") or node_count
 
@@ -217,13 +223,18 @@ def _job_tasks(job: _Job, toolkit: str, settings: dict):
         return [job.task("shard {}".format(i), python_argv(job, settings, node=i, env={"AZ_BATCHAI_TASK_INDEX": str(i)}),
                          i, "-{}".format(i) if job.multi else "", AZ_BATCHAI_TASK_INDEX=str(i))
                 for i in range(node_count)], None
-    argv = [SHELL, "-c", settings["commandLine"]] if toolkit == "customMpiSettings" else python_argv(job, settings)
     count = _process_count(settings, node_count)
     if count == 1 and node_count == 1:
+        argv = [SHELL, "-c", settings["commandLine"]] if toolkit == "customMpiSettings" else python_argv(job, settings)
         return [job.task("rank 0", argv, 0, "")], None
-    # mpirun starts every rank in its own working directory, which is node 0's here; on the service that
-    # path (AZ_BATCHAI_JOB_TEMP) was the same on every node, so each rank starts in its node's.
-    argv = [SHELL, "-c", 'cd "$AZ_BATCHAI_JOB_TEMP" && exec "$@"', "rank"] + argv
+    # Every rank starts in its node's AZ_BATCHAI_JOB_TEMP with its words expanded there: on the service
+    # those paths were the same on every node, here each node has its own.
+    command = settings["commandLine"] if toolkit == "customMpiSettings" else " ".join(
+        _node_expanded(word) for word in [settings.get("pythonInterpreterPath") or sys.executable,
+                                          settings["pythonScriptFilePath"]] + shlex.split(
+                                              settings.get("commandLineArgs") or ""))
+    argv = [SHELL, "-c", 'cd "$AZ_BATCHAI_JOB_TEMP" && ' + (command if toolkit == "customMpiSettings"
+                                                             else "exec " + command)]
     mpi = MpiLaunch(argv=argv, process_count=count, host_file=Path(job.envs[0]["AZ_BATCHAI_MPI_HOST_FILE"]),
                     stdout=job.stdouterr / "stdout.txt", stderr=job.stdouterr / "stderr.txt")
     return [], mpi

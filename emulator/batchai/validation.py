@@ -33,6 +33,10 @@ TOOLKITS = {
     "caffeSettings": "caffe", "caffe2Settings": "caffe2", "chainerSettings": "chainer",
     "customToolkitSettings": "custom", "customMpiSettings": "custommpi", "horovodSettings": "horovod",
 }
+# Toolkits with processCount; the service filled in its default, nodeCount, and echoed it (reference:
+# batchai-distributed.md section 1).
+PROCESS_COUNT_TOOLKITS = ("cntkSettings", "pyTorchSettings", "caffeSettings", "chainerSettings", "horovodSettings",
+                          "customMpiSettings")
 UNSUPPORTED_MOUNTS = {
     "azureBlobFileSystems": "the emulator has no Blob service, so Azure Blob containers cannot be mounted; "
                             "use azureFileShares",
@@ -269,6 +273,10 @@ def check_job(body: dict) -> dict:
         _required_string(settings, "commandLine", "properties.{}.commandLine".format(toolkit), "the command to run")
     elif not settings.get("pythonScriptFilePath") and not settings.get("configFilePath"):
         raise errors.missing_property("properties.{}.pythonScriptFilePath".format(toolkit), "the script to run")
+    if toolkit in PROCESS_COUNT_TOOLKITS:
+        settings["processCount"] = _int_in_range(settings.get("processCount", props["nodeCount"]),
+                                                 "properties.{}.processCount".format(toolkit), 1, 100000)
+        props[toolkit] = settings
     if props.get("jobPreparation") is not None:
         _required_string(_object(props["jobPreparation"], "properties.jobPreparation"), "commandLine",
                          "properties.jobPreparation.commandLine", "the preparation command")

@@ -62,7 +62,7 @@ def test_mpi_job_runs_one_rank_per_node(batchai_client, cluster3, emulator):
         command_line=RANK_REPORT)))
     job = wait_for_state(batchai_client, "mpi", timeout=MPI_TIMEOUT)
     assert (job.execution_state, job.execution_info.exit_code, job.tool_type) == ("succeeded", 0, "custommpi")
-    assert job.custom_mpi_settings.process_count in (None, 3)
+    assert job.custom_mpi_settings.process_count == 3  # the default, nodeCount, echoed
     ranks = sorted(line.split() for line in read_output(batchai_client, "mpi", "stdout.txt").splitlines())
     assert [(r[0], r[1], r[2]) for r in ranks] == [("0", "3", "10.0.0.4"), ("1", "3", "10.0.0.5"),
                                                    ("2", "3", "10.0.0.6")]
@@ -142,7 +142,7 @@ dist.destroy_process_group()
     submit(batchai_client, "torch", job_parameters(cluster.id, node_count=2, py_torch_settings=settings))
     job = wait_for_state(batchai_client, "torch", timeout=MPI_TIMEOUT)
     assert job.execution_state == "succeeded", (job.execution_info, read_output(batchai_client, "torch", "stderr-0.txt"))
-    assert job.py_torch_settings.process_count in (None, 2)
+    assert job.py_torch_settings.process_count == 2
     nodes = cluster_nodes(batchai_client)
     assert {"stdout-0.txt", "stdout-1.txt", "stderr-0.txt", "stderr-1.txt"} <= set(output_files(batchai_client, "torch"))
     for rank in (0, 1):
@@ -195,3 +195,46 @@ def test_job_preparation_runs_on_every_node(batchai_client, workspace, share, em
     assert len(temps) == 2 and ["/{}/".format(n) in t for n, t in zip(nodes, temps)] == [True, True]
     for node, temp in zip(nodes, temps):
         assert read_output(batchai_client, "prep", "stdout-job_prep-{}.txt".format(node)).strip() == temp
+
+
+@pytest.mark.parametrize("toolkit", ["horovod_settings", "chainer_settings"])
+def test_python_mpi_toolkits_place_process_count_ranks_by_the_host_file(batchai_client, workspace, share, emulator,
+                                                                       toolkit):
+    cluster = make_cluster(batchai_client, emulator, nodes=2)
+    share.get_file_client("ranks.py").upload_file(b"""\
+import os, sys
+from mpi4py import MPI
+print(MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size(), os.environ["OMPI_COMM_WORLD_LOCAL_RANK"],
+      MPI.Get_processor_name(), " ".join(sys.argv[1:]), flush=True)
+""")
+    settings_class = {"horovod_settings": models.HorovodSettings, "chainer_settings": models.ChainerSettings}[toolkit]
+    settings = settings_class(python_script_file_path=MOUNT_ROOT + "/ranks.py", python_interpreter_path=sys.executable,
+                              command_line_args="--out $AZ_BATCHAI_JOB_TEMP", process_count=4)
+    submit(batchai_client, "ranks", job_parameters(cluster.id, node_count=2, **{toolkit: settings}))
+    job = wait_for_state(batchai_client, "ranks", timeout=MPI_TIMEOUT)
+    assert job.execution_state == "succeeded", read_output(batchai_client, "ranks", "stderr.txt")
+    ranks = sorted(line.split() for line in read_output(batchai_client, "ranks", "stdout.txt").splitlines())
+    # two slots per node, filled in order: ranks 0, 1 on 10.0.0.4 and 2, 3 on 10.0.0.5
+    assert [r[:4] for r in ranks] == [["0", "4", "0", "10.0.0.4"], ["1", "4", "1", "10.0.0.4"],
+                                      ["2", "4", "0", "10.0.0.5"], ["3", "4", "1", "10.0.0.5"]]
+    nodes = cluster_nodes(batchai_client)
+    assert ["/{}/".format(nodes[int(r[0]) // 2]) in r[5] for r in ranks] == [True] * 4   # each node's own JOB_TEMP
+
+
+def test_deleting_a_multi_node_job_ends_every_rank(batchai_client, workspace, share, emulator):
+    cluster = make_cluster(batchai_client, emulator, nodes=2)
+    submit(batchai_client, "doomed", job_parameters(cluster.id, node_count=2, custom_mpi_settings=models.CustomMpiSettings(
+        command_line="echo rank $OMPI_COMM_WORLD_RANK; exec sleep 120")))
+    wait_for(lambda: read_output(batchai_client, "doomed", "stdout.txt").count("rank") == 2, timeout=MPI_TIMEOUT)
+    batchai_client.jobs.begin_delete(RG, WS, EXP, "doomed").result()
+    assert processes_under(node_dirs(emulator)) == []
+    wait_for(lambda: batchai_client.clusters.get(RG, WS, "cluster").node_state_counts.idle_node_count == 2)
+
+
+def test_process_count_must_be_positive(batchai_client, workspace, share, emulator):
+    from azure.core.exceptions import HttpResponseError
+    cluster = make_cluster(batchai_client, emulator, nodes=1)
+    with pytest.raises(HttpResponseError) as caught:
+        submit(batchai_client, "bad", job_parameters(cluster.id, custom_mpi_settings=models.CustomMpiSettings(
+            command_line="true", process_count=0)))
+    assert "properties.customMpiSettings.processCount" in caught.value.error.message
