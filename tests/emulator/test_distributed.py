@@ -157,8 +157,12 @@ def test_tensorflow_tasks_get_the_ps_and_worker_environment(batchai_client, work
 import os, sys, time
 print(" ".join(sys.argv[1:]), os.environ["AZ_BATCHAI_PS_HOSTS"], os.environ["AZ_BATCHAI_WORKER_HOSTS"],
       os.environ["AZ_BATCHAI_TASK_INDEX"], flush=True)
+ready = os.path.join(os.environ["AZ_BATCHAI_SHARED_JOB_TEMP"], "ps-ready")
 if "--job_name=ps" in sys.argv:
+    open(ready, "w").close()
     time.sleep(120)  # a parameter server serves until the workers are done
+while not os.path.exists(ready):  # a worker waits for its parameter server
+    time.sleep(0.05)
 """)
     settings = models.TensorFlowSettings(
         python_script_file_path=MOUNT_ROOT + "/tf.py", python_interpreter_path=sys.executable,
