@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from . import processes
 from .environment import host_environment
 from .records import JobLaunch, MpiLaunch
 
@@ -23,6 +24,13 @@ RUNNER_DIR = Path(__file__).resolve().parent
 LEADER = RUNNER_DIR / "leader.py"
 NODE_SHELL = RUNNER_DIR / "node_shell.py"
 NODE_TABLE = "nodes.json"
+
+
+def inherited_variables() -> list:
+    """Variables that entering a node keeps from the caller, whose environment it otherwise replaces:
+    the process tree's marker, by which the runner finds every process of a job."""
+    marker = getattr(processes, "MARKER_VARIABLE", None)
+    return [marker] if marker else []
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,7 +71,7 @@ def write_node_files(launch: JobLaunch) -> None:
             Path(path).write_text(text)
     if launch.bin_dir is None:
         return
-    table = {"isolate": can_isolate_host_names(),
+    table = {"isolate": can_isolate_host_names(), "inherit": inherited_variables(),
              "nodes": [{"ip": node.node.ip, "node_id": node.node.node_id, "cwd": str(node.work_dir), "env": node.env}
                        for node in launch.nodes]}
     _private_file(launch.bin_dir / NODE_TABLE, json.dumps(table))

@@ -45,7 +45,7 @@ def start(task, table):
             os.dup2(err, 2)
             os.chdir(node["cwd"])
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.execvpe(argv[0], argv, task["env"])
+            os.execvpe(argv[0], argv, node_shell.node_environment(table, task["env"]))
         except OSError as exc:
             os.write(2, "cannot start {}: {}\n".format(task["argv"][0], exc.strerror or exc).encode())
             os._exit(127)

@@ -28,6 +28,12 @@ def find_node(table, host):
     return None
 
 
+def node_environment(table, env):
+    """``env`` plus what the caller's environment passes on to every node (the process tree's marker)."""
+    passed = {name: os.environ[name] for name in table.get("inherit", ()) if name in os.environ}
+    return dict(env, **passed)
+
+
 def entering(table, node, argv):
     """``argv`` wrapped so that it runs as on ``node``: its own host name when isolation works."""
     if not table.get("isolate"):
@@ -80,7 +86,7 @@ def main(argv):
     command = [SHELL, "-c", " ".join(words)] if words else [SHELL]
     os.chdir(node["cwd"])
     final = entering(table, node, command)
-    os.execvpe(final[0], final, node["env"])
+    os.execvpe(final[0], final, node_environment(table, node["env"]))
 
 
 if __name__ == "__main__":
