@@ -248,7 +248,7 @@ def build_launch(row, props: dict, nodes: list, segment: str) -> JobLaunch:
     tasks, mpi = _job_tasks(job, toolkit, settings)
     process_count = mpi.process_count if mpi else len(nodes)
     launch = JobLaunch(nodes=[job.node_launch(i, host_file(nodes, process_count)) for i in range(len(nodes))],
-                       working_dir=job.job_temps[0], tasks=tasks, mpi=mpi, secrets=job.secrets,
+                       tasks=tasks, mpi=mpi, secrets=job.secrets,
                        wall_clock_seconds=parse_duration(props["constraints"]["maxWallClockTime"]),
                        wall_clock_text=props["constraints"]["maxWallClockTime"], bin_dir=job.bin_dir)
     prep = props.get("jobPreparation")

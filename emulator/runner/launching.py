@@ -88,6 +88,8 @@ def mpirun_argv(launch: JobLaunch, mpi: MpiLaunch) -> list:
             "--bind-to", "none"]
     if os.geteuid() == 0:
         argv.append("--allow-run-as-root")
+    if not can_isolate_host_names():  # nodes share one host name: shared-memory transport between them misfires
+        argv += ["--mca", "btl", "self,tcp"]
     return argv + list(mpi.argv)
 
 

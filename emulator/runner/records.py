@@ -126,7 +126,6 @@ class JobLaunch:
     ends when every non-background task has ended; the first task that fails ends all of them.
     """
     nodes: list                 # NodeLaunch, the first is where the job is led from
-    working_dir: Path
     preparation: list = field(default_factory=list)    # Task per node
     tasks: list = field(default_factory=list)          # Task
     mpi: Optional[MpiLaunch] = None

@@ -242,3 +242,17 @@ def test_process_count_must_be_positive(batchai_client, workspace, share, emulat
         submit(batchai_client, "bad", job_parameters(cluster.id, custom_mpi_settings=models.CustomMpiSettings(
             command_line="true", process_count=0)))
     assert "properties.customMpiSettings.processCount" in caught.value.error.message
+
+
+def test_mpi_job_without_host_name_isolation(batchai_client, cluster3, emulator, monkeypatch):
+    """Where ``unshare --uts`` is not allowed (no root or CAP_SYS_ADMIN) the nodes share the host name:
+    the ranks still run on their nodes, talking over TCP."""
+    from emulator.runner import launching
+    monkeypatch.setattr(launching, "can_isolate_host_names", lambda: False)
+    submit(batchai_client, "shared", job_parameters(cluster3.id, node_count=3, custom_mpi_settings=models.CustomMpiSettings(
+        command_line=RANK_REPORT)))
+    job = wait_for_state(batchai_client, "shared", timeout=MPI_TIMEOUT)
+    assert job.execution_state == "succeeded", read_output(batchai_client, "shared", "stderr.txt")
+    ranks = sorted(line.split() for line in read_output(batchai_client, "shared", "stdout.txt").splitlines())
+    assert [(r[0], r[1]) for r in ranks] == [("0", "3"), ("1", "3"), ("2", "3")]
+    assert ["/{}/".format(node) in rank[3] for node, rank in zip(cluster_nodes(batchai_client), ranks)] == [True] * 3
