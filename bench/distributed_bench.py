@@ -26,7 +26,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "samples" / "ConvNet_MNIST.py"
-sys.path.insert(0, str(ROOT))
 EPOCH_LINE = re.compile(r"Finished Epoch\[1 of 1\].* (\d+\.\d+)s \((\d+\.\d+) samples/s\)")
 
 

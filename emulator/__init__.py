@@ -15,13 +15,14 @@ from typing import Optional, Union
 from .core.arm import ArmApplication, Operations
 from .core.bearer import EmulatorCredential
 from .core.context import Context
+from .core.datadir import DataDirInUse, create_private_file, lock, make_private
 from .core.routing import Router
 from .core.secrets import load_identity
 from .core.serving import Server
 from .core.store import Store
 from .core.tls import ensure_certificate
 
-__all__ = ["Emulator", "start"]
+__all__ = ["DataDirInUse", "Emulator", "start"]
 log = logging.getLogger("emulator")
 
 
@@ -38,8 +39,9 @@ class Emulator:
     call) and ``begin_*().result()`` returns in well under a second; the SDK default is 30 s.
     """
 
-    def __init__(self, context: Context, servers: list, temporary: bool) -> None:
+    def __init__(self, context: Context, servers: list, temporary: bool, data_dir_lock) -> None:
         self._context = context
+        self._data_dir_lock = data_dir_lock
         self._servers = servers
         self._temporary = temporary
         identity = context.identity
@@ -84,6 +86,7 @@ class Emulator:
             if service.close:
                 service.close()
         self._context.store.close()
+        self._data_dir_lock.release()
         if self._temporary:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -103,15 +106,28 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     """Start the emulator and return it once it accepts requests.
 
     ``data_dir`` holds all state (database, share contents, nodes, certificate); None means a
-    temporary directory removed by ``stop()``. Ports 0 pick free ones. Identity values left
+    temporary directory removed by ``stop()``. It is made private to its owner (0700) and locked:
+    a second emulator on it gets DataDirInUse. Ports 0 pick free ones. Identity values left
     None are read from ``data_dir`` or made at random the first time.
     """
+    temporary = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="batchai-emulator-")) if temporary else Path(data_dir).resolve()
+    make_private(root)
+    data_dir_lock = lock(root)
+    try:
+        return _start(root, temporary, data_dir_lock, arm_port, files_port, account_name, account_key, token,
+                      subscription_id)
+    except BaseException:
+        data_dir_lock.release()
+        raise
+
+
+def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port: int, account_name, account_key,
+           token, subscription_id) -> Emulator:
     # Imported here so that `import emulator` stays light for clients that only read settings.
     from . import batchai, files, resourcemanager
 
-    temporary = data_dir is None
-    root = Path(tempfile.mkdtemp(prefix="batchai-emulator-")) if temporary else Path(data_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    create_private_file(root / "emulator.db")
     store = Store(root / "emulator.db")
     identity = load_identity(store, account_name, account_key, token, subscription_id)
     arm_server = Server(arm_port, certificate=ensure_certificate(root / "tls"))
@@ -122,6 +138,8 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     # Order matters: Batch AI mounts Files shares, Resource Manager deletes Batch AI resources.
     for name, package in (("files", files), ("batchai", batchai), ("resourcemanager", resourcemanager)):
         context.services[name] = package.create_service(context)
+    (root / "nodes").mkdir(mode=0o700, exist_ok=True)  # made later by the runner: private from the start
+    make_private(root)  # the directories the services made at its top level too
     router = Router()
     for name in ("resourcemanager", "batchai"):
         service = context.services[name]
@@ -129,4 +147,4 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     arm_server.serve(ArmApplication(router, identity.token))
     files_server.serve(files.create_app(context.services["files"]))
     log.info("emulator serving %s and %s (data in %s)", arm_server.url, context.files_url, root)
-    return Emulator(context, [arm_server, files_server], temporary)
+    return Emulator(context, [arm_server, files_server], temporary, data_dir_lock)

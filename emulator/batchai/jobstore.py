@@ -13,12 +13,13 @@ import shutil
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..core.arm import utc_now
 from ..runner import records
 from ..runner.environment import expand, host_environment, secret_values, user_variables
 from ..runner.mounts import share_mounts
+from ..runner.processes import job_marker
 from ..runner.records import ClusterRecord, Failure, NodeRecord, Outcome, QueuedJob, Task
 from . import exceptions as errors
 from .launches import REFUSED, build_launch
@@ -72,10 +73,12 @@ def service_error(failure: Failure) -> dict:
 class BatchAIJobStore:
     """Job and node records of Batch AI as the runner reads and writes them."""
 
-    def __init__(self, store, subscription_id: str, nodes_root: Path) -> None:
+    def __init__(self, store, subscription_id: str, nodes_root: Path,
+                 output_notes: Callable[[sqlite3.Row], list] = lambda row: []) -> None:
         self.store = store
         self.subscription_id = subscription_id
         self.nodes_root = nodes_root
+        self._output_notes = output_notes  # execution.log lines about a finished job's outputs
 
     # ---- clusters and nodes ------------------------------------------------------------------
 
@@ -200,11 +203,12 @@ class BatchAIJobStore:
     def queued_jobs(self) -> list:
         """Jobs waiting for nodes, highest priority first, then oldest first."""
         rows = self.store.query(
-            "SELECT j.id, j.name, j.cluster, j.properties, c.id AS cluster_id FROM bai_jobs j LEFT JOIN bai_clusters c "
+            "SELECT j.id, j.name, j.uuid, j.cluster, j.properties, c.id AS cluster_id FROM bai_jobs j "
+            "LEFT JOIN bai_clusters c "
             "ON c.resource_group = j.resource_group AND c.workspace = j.workspace AND c.name = j.cluster "
             "WHERE j.execution_state = 'queued' AND j.provisioning_state = 'succeeded' ORDER BY j.priority DESC, j.id")
         return [QueuedJob(job_id=row["id"], name=row["name"], cluster_id=row["cluster_id"], cluster_name=row["cluster"],
-                          node_count=_json(row["properties"])["nodeCount"]) for row in rows]
+                          node_count=_json(row["properties"])["nodeCount"], marker=job_marker(row)) for row in rows]
 
     def claim_nodes(self, job_id: int, node_ids: list) -> bool:
         """Atomically move a queued job to running on idle nodes; False if either changed meanwhile."""
@@ -236,7 +240,9 @@ class BatchAIJobStore:
     def launch(self, job_id: int, nodes: list):
         """What the job runs on ``nodes`` (launches.py)."""
         row = self.store.query_one("SELECT * FROM bai_jobs WHERE id = ?", (job_id,))
-        return build_launch(row, _json(row["properties"]), nodes, output_segment(self.subscription_id, row))
+        launch = build_launch(row, _json(row["properties"]), nodes, output_segment(self.subscription_id, row))
+        launch.final_notes = lambda: self._output_notes(row)
+        return launch
 
     def job_process(self, job_id: int, pid: int, start_time: Optional[int]) -> None:
         self.store.execute("UPDATE bai_jobs SET pid = ?, pid_start_time = ? WHERE id = ?", (pid, start_time, job_id))
@@ -261,8 +267,9 @@ class BatchAIJobStore:
 
     def interrupted_jobs(self) -> list:
         """Jobs recorded as started when the emulator (re)starts: their runner is gone."""
-        return [(row["id"], row["name"], row["pid"], row["pid_start_time"]) for row in self.store.query(
-            "SELECT id, name, pid, pid_start_time FROM bai_jobs WHERE execution_state IN ('running', 'terminating')")]
+        return [(row["id"], row["name"], row["pid"], row["pid_start_time"], job_marker(row)) for row in self.store.query(
+            "SELECT id, name, uuid, pid, pid_start_time FROM bai_jobs WHERE execution_state IN ('running', "
+            "'terminating')")]
 
 
 class _Changed(Exception):

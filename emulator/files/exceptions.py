@@ -121,6 +121,10 @@ def request_body_too_large(limit: int) -> StorageError:
                                                     "permissible limit.", {"MaxLimit": str(limit)})
 
 
+def share_size_limit_reached() -> StorageError:
+    return StorageError(403, "ShareSizeLimitReached", "The specified share is full.")
+
+
 def incomplete_body() -> StorageError:
     return StorageError(400, "InvalidInput", "The request body is shorter than its Content-Length or range.")
 

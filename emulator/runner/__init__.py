@@ -27,7 +27,7 @@ import threading
 
 from .execution import JobExecution, stop_failure
 from .nodes import ClusterAllocator
-from .processes import GRACE_SECONDS, kill_leftover_group
+from .processes import GRACE_SECONDS, kill_leftovers
 from .records import CLUSTER_MISSING, INTERRUPTED, Failure, JobStore, Outcome, SharePaths
 
 __all__ = ["GRACE_SECONDS", "JobRunner"]
@@ -51,9 +51,8 @@ class JobRunner:
 
     def recover(self) -> None:
         """Make the stored state true again after a stop or a crash (call before ``start``)."""
-        for job_id, name, pid, start_time in self.store.interrupted_jobs():
-            if pid:
-                kill_leftover_group(pid, start_time)
+        for job_id, name, pid, start_time, marker in self.store.interrupted_jobs():
+            kill_leftovers(marker, pid, start_time)  # every process that carries the job's marker
             self.store.job_finished(job_id, Outcome("failed", None, Failure(INTERRUPTED)))
             log.warning("job %s was running when the emulator stopped: reported failed", name)
         self.store.reset_nodes_after_restart()

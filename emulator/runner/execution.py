@@ -40,6 +40,7 @@ class JobExecution:
         self.store = runner.store
         self.job_id = job.job_id
         self.name = job.name
+        self._marker = job.marker  # every process of the job carries it (processes.py)
         self._nodes = nodes
         self._launch: Optional[JobLaunch] = None
         self.done = threading.Event()
@@ -94,9 +95,11 @@ class JobExecution:
             self._prepare(launch)
         except _Abort as exc:
             return Outcome("failed", None, exc.failure)
-        logs = [ExecutionLog(node.execution_log) for node in launch.nodes]
+        logs = [ExecutionLog(node.execution_log, launch.secrets.values()) for node in launch.nodes]
         try:
             outcome = self._run_job(launch, logs)
+            for note in launch.final_notes() if launch.final_notes else []:
+                logs[0].write(note)
             logs[0].write("job {} ended: {}{}".format(
                 self.name, outcome.state, "" if outcome.exit_code is None else ", exit code {}".format(outcome.exit_code)))
         finally:
@@ -164,10 +167,10 @@ class JobExecution:
                 if self._stop_failure is not None:
                     return None
                 try:
-                    process = ProcessGroup(argv, env, cwd, out, err)
-                except OSError as exc:
-                    raise _Abort(Failure(LAUNCH_FAILED, {"what": what, "reason": "{}: {}".format(
-                        argv[0], exc.strerror or exc)})) from None
+                    process = ProcessGroup(argv, env, cwd, out, err, marker=self._marker)
+                except OSError as exc:  # argv holds expanded values: redact them
+                    raise _Abort(Failure(LAUNCH_FAILED, {"what": what, "reason": redact("{}: {}".format(
+                        argv[0], exc.strerror or exc), launch.secrets)})) from None
                 self._process = process
             self.store.job_process(self.job_id, process.pid, process.start_time)
             logs[0].write("{} started (pid {})".format(what, process.pid))

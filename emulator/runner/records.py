@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 # ---- failures ----------------------------------------------------------------------------------
 
@@ -90,6 +90,7 @@ class QueuedJob:
     cluster_id: Optional[int]   # None: the cluster is gone
     cluster_name: str
     node_count: int
+    marker: str                 # carried by every process of the job, so that all of them can be found
 
 
 # ---- a started job -------------------------------------------------------------------------------
@@ -133,6 +134,7 @@ class JobLaunch:
     wall_clock_text: str = "P7D"
     secrets: dict = field(default_factory=dict)        # values never written to logs
     notes: list = field(default_factory=list)          # extra execution.log lines
+    final_notes: Optional[Callable[[], list]] = None   # lines for execution.log once the job has ended
     bin_dir: Optional[Path] = None                     # where the runner puts the job's ssh
 
 
@@ -170,7 +172,7 @@ class JobStore(Protocol):
     def job_process(self, job_id: int, pid: int, start_time: Optional[int]) -> None: ...
     def job_terminating(self, job_ids: list) -> None: ...
     def job_finished(self, job_id: int, outcome: Outcome) -> None: ...   # frees its nodes
-    def interrupted_jobs(self) -> list: ...                  # (job_id, name, pid, pid_start_time)
+    def interrupted_jobs(self) -> list: ...                  # (job_id, name, pid, pid_start_time, marker)
 
     # nodes
     def add_nodes(self, cluster_id: int, count: int) -> list: ...   # node ids, state preparing

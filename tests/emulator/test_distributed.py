@@ -21,7 +21,7 @@ MPI_TIMEOUT = 120  # generous: the machine is shared and mpirun starts a daemon 
 
 RANK_REPORT = (sys.executable + " -c \"import os, socket; from mpi4py import MPI; c = MPI.COMM_WORLD; "
                "print(c.Get_rank(), c.Get_size(), MPI.Get_processor_name(), os.environ['AZ_BATCHAI_JOB_TEMP'], "
-               "os.getcwd(), flush=True)\"")
+               "os.getcwd(), os.environ.get('BATCHAI_EMULATOR_TREE'), flush=True)\"")
 
 
 @pytest.fixture
@@ -68,6 +68,8 @@ def test_mpi_job_runs_one_rank_per_node(batchai_client, cluster3, emulator):
                                                    ("2", "3", "10.0.0.6")]
     # each rank ran in its own node's directory, with its own node's environment
     assert len({r[3] for r in ranks}) == 3 and all(r[4] == r[3] for r in ranks)
+    # and carries the job's process-tree marker, by which the runner finds every process of the job
+    assert {r[5] for r in ranks} == {"job-" + job.job_output_directory_path_segment.rsplit("/", 1)[1]}
     nodes = cluster_nodes(batchai_client)
     files = output_files(batchai_client, "mpi")
     assert sorted(files) == sorted(["execution-{}.log".format(n) for n in nodes] + ["stderr.txt", "stdout.txt"])
@@ -256,3 +258,41 @@ def test_mpi_job_without_host_name_isolation(batchai_client, cluster3, emulator,
     ranks = sorted(line.split() for line in read_output(batchai_client, "shared", "stdout.txt").splitlines())
     assert [(r[0], r[1]) for r in ranks] == [("0", "3"), ("1", "3"), ("2", "3")]
     assert ["/{}/".format(node) in rank[3] for node, rank in zip(cluster_nodes(batchai_client), ranks)] == [True] * 3
+
+
+def test_after_a_crash_every_rank_of_a_multi_node_job_is_killed(tmp_path):
+    """``kill -9`` of the emulator orphans mpirun, its daemons and the ranks (each in a process group of its
+    own); the next start kills them all: they carry the job's marker, which entering a node keeps."""
+    import json
+    import subprocess
+    import types
+
+    import emulator as emulator_package
+    from conftest import ROOT
+    from test_jobs import make_share, make_workspace, sdk_clients
+
+    data_dir = tmp_path / "data"
+    server = subprocess.Popen([sys.executable, "-m", "emulator", "--data-dir", str(data_dir)], cwd=str(ROOT),
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        info = types.SimpleNamespace(**json.loads(server.stdout.readline()))
+        batchai_client, resource_client, share_service = sdk_clients(info)
+        make_share(share_service)
+        make_workspace(resource_client, batchai_client)
+        cluster = make_cluster(batchai_client, info, nodes=2)
+        submit(batchai_client, "orphan", job_parameters(cluster.id, node_count=2,
+                                                        custom_mpi_settings=models.CustomMpiSettings(
+                                                            command_line="echo rank; exec sleep 120")))
+        wait_for(lambda: read_output(batchai_client, "orphan", "stdout.txt").count("rank") == 2,
+                 timeout=MPI_TIMEOUT)
+        server.kill()
+        server.wait(10)
+        assert len(processes_under(data_dir / "nodes")) >= 2   # nobody stopped them: the emulator died
+        with emulator_package.start(data_dir) as emu:
+            batchai_client, _, _ = sdk_clients(emu)
+            job = batchai_client.jobs.get(RG, WS, EXP, "orphan")
+            assert (job.execution_state, error_codes(job)) == ("failed", ["JobInterrupted"])
+            wait_for(lambda: processes_under(data_dir / "nodes") == [], timeout=10)
+    finally:
+        if server.poll() is None:
+            server.kill()
