@@ -31,7 +31,6 @@ from .validation import parse_duration, toolkit_of
 
 SHELL = "/bin/sh"
 REFUSED = "refused"
-MPI_TOOLKITS = ("customMpiSettings", "horovodSettings", "chainerSettings", "cntkSettings", "caffeSettings")
 CONTAINER_ONLY = {
     "cntkSettings": "BrainScript (cntkSettings.configFilePath) needs the CNTK container; use pythonScriptFilePath",
     "caffeSettings": "Caffe prototxt (caffeSettings.configFilePath) needs the Caffe container; "
@@ -213,16 +212,16 @@ def _job_tasks(job: _Job, toolkit: str, settings: dict):
     node_count = len(job.nodes)
     if toolkit == "customToolkitSettings":
         return [job.task("job", [SHELL, "-c", settings["commandLine"]], 0, "")], None
-    if toolkit not in ("customMpiSettings",) and not settings.get("pythonScriptFilePath"):
+    if toolkit != "customMpiSettings" and not settings.get("pythonScriptFilePath"):
         raise _refuse(CONTAINER_ONLY.get(toolkit, "{} needs pythonScriptFilePath".format(toolkit)))
     if toolkit == "pyTorchSettings":
         return _pytorch_tasks(job, settings), None
     if toolkit == "tensorFlowSettings":
         return _tensorflow_tasks(job, settings), None
     if toolkit == "caffe2Settings":
-        return [job.task("shard {}".format(i), python_argv(job, settings, node=i, env={"AZ_BATCHAI_TASK_INDEX": str(i)}),
-                         i, "-{}".format(i) if job.multi else "", AZ_BATCHAI_TASK_INDEX=str(i))
-                for i in range(node_count)], None
+        shards = [{"AZ_BATCHAI_TASK_INDEX": str(i)} for i in range(node_count)]
+        return [job.task("shard {}".format(i), python_argv(job, settings, node=i, env=env), i,
+                         "-{}".format(i) if job.multi else "", **env) for i, env in enumerate(shards)], None
     count = _process_count(settings, node_count)
     if count == 1 and node_count == 1:
         argv = [SHELL, "-c", settings["commandLine"]] if toolkit == "customMpiSettings" else python_argv(job, settings)

@@ -296,3 +296,19 @@ def test_after_a_crash_every_rank_of_a_multi_node_job_is_killed(tmp_path):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_caffe2_runs_one_shard_per_node(batchai_client, workspace, share, emulator):
+    cluster = make_cluster(batchai_client, emulator, nodes=2)
+    share.get_file_client("shard.py").upload_file(b"import os, sys; print(sys.argv[1:], os.getcwd())")
+    settings = models.Caffe2Settings(python_script_file_path=MOUNT_ROOT + "/shard.py",
+                                     python_interpreter_path=sys.executable,
+                                     command_line_args="--shard_id $AZ_BATCHAI_TASK_INDEX --num_shards 2")
+    submit(batchai_client, "caffe2", job_parameters(cluster.id, node_count=2, caffe2_settings=settings))
+    job = wait_for_state(batchai_client, "caffe2", timeout=MPI_TIMEOUT)
+    assert job.execution_state == "succeeded", job.execution_info
+    nodes = cluster_nodes(batchai_client)
+    for shard in (0, 1):
+        line = read_output(batchai_client, "caffe2", "stdout-{}.txt".format(shard))
+        assert line.startswith("['--shard_id', '{}', '--num_shards', '2'] ".format(shard))
+        assert "/{}/".format(nodes[shard]) in line
