@@ -27,14 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "samples" / "ConvNet_MNIST.py"
 EPOCH_LINE = re.compile(r"Finished Epoch\[1 of 1\].* (\d+\.\d+)s \((\d+\.\d+) samples/s\)")
+FINAL_LINE = re.compile(r"Final Results: Minibatch\[1-\d+\]: errs = (\d+\.\d+)%")
 
 
 def epoch_figures(output: str) -> tuple:
-    """(seconds, samples/s) of the epoch line."""
-    match = EPOCH_LINE.search(output)
-    if match is None:
-        raise SystemExit("no epoch line in the output:\n" + output[-3000:])
-    return float(match.group(1)), float(match.group(2))
+    """(seconds, samples/s, test error %) of the run's epoch and final lines."""
+    match, final = EPOCH_LINE.search(output), FINAL_LINE.search(output)
+    if match is None or final is None:
+        raise SystemExit("no epoch or final line in the output:\n" + output[-3000:])
+    return float(match.group(1)), float(match.group(2)), float(final.group(1))
 
 
 def run(command, threads: int, cwd: Path) -> str:
@@ -76,6 +77,7 @@ def main() -> int:
     from batchai_quickstart.mnist import prepare_mnist
 
     threads = args.threads
+    load_before = os.getloadavg()[0]
     args.mnist_dir = args.mnist_dir.resolve()  # quickstart.py runs in the work directory
     with tempfile.TemporaryDirectory(prefix="distributed-bench-") as tmp:
         work = Path(tmp)
@@ -98,12 +100,15 @@ def main() -> int:
                                   stdout=subprocess.PIPE, text=True) for rank in (0, 1)]
         compute = max(float(process.communicate()[0].strip().splitlines()[-1]) for process in ranks)
 
-    print("data: {}  one epoch, global minibatch 64; machine: {} cores".format(args.mnist_dir, os.cpu_count()))
-    print("1 node  x {} threads: {:8.1f} samples/s ({:.2f} s)".format(2 * threads, one_wide[1], one_wide[0]))
-    print("1 node  x {} thread{}:  {:8.1f} samples/s ({:.2f} s)".format(threads, "s" if threads > 1 else " ",
-                                                                        one_narrow[1], one_narrow[0]))
-    print("2 nodes x {} thread{}:  {:8.1f} samples/s ({:.2f} s, quickstart.py --nodes 2, mpirun + DDP/gloo)".format(
-        threads, "s" if threads > 1 else " ", two[1], two[0]))
+    print("data: {}  one epoch, global minibatch 64; machine: {} cores, load average {:.1f} before, {:.1f} after "
+          "(other work on the machine skews every figure)".format(args.mnist_dir, os.cpu_count(), load_before,
+                                                                  os.getloadavg()[0]))
+    print("1 node  x {} threads: {:8.1f} samples/s ({:.2f} s; test error {:.2f}%)".format(
+        2 * threads, one_wide[1], one_wide[0], one_wide[2]))
+    print("1 node  x {} thread{}:  {:8.1f} samples/s ({:.2f} s; test error {:.2f}%)".format(
+        threads, "s" if threads > 1 else " ", one_narrow[1], one_narrow[0], one_narrow[2]))
+    print("2 nodes x {} thread{}:  {:8.1f} samples/s ({:.2f} s; test error {:.2f}%; quickstart.py --nodes 2, "
+          "mpirun + DDP/gloo)".format(threads, "s" if threads > 1 else " ", two[1], two[0], two[2]))
     ratio = two[1] / one_wide[1]
     print("2 nodes x {} vs 1 node x {}: {:.3f}x  (goal: >= 0.8x)  {}".format(
         threads, 2 * threads, ratio, "OK" if ratio >= 0.8 else "UNDER"))

@@ -18,8 +18,7 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import node_shell  # noqa: E402  (beside this file)
+import node_shell  # beside this file: run as a script, its directory comes first on sys.path
 
 GRACE_SECONDS = 5.0
 
