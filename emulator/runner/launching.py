@@ -77,6 +77,10 @@ def write_node_files(launch: JobLaunch) -> None:
     _private_file(launch.bin_dir / NODE_TABLE, json.dumps(table))
     _private_file(launch.bin_dir / "ssh", '#!/bin/sh\nexec "{}" "{}" "{}" "$@"\n'.format(
         sys.executable, NODE_SHELL, launch.bin_dir / NODE_TABLE), mode=0o700)
+    mpirun = Path(mpirun_path())
+    if mpirun.is_absolute() and mpirun.exists():  # jobs that call mpirun themselves (customToolkitSettings)
+        for name in ("mpirun", "mpiexec"):
+            (launch.bin_dir / name).symlink_to(mpirun.parent / name)
 
 
 def mpirun_argv(launch: JobLaunch, mpi: MpiLaunch) -> list:

@@ -312,3 +312,16 @@ def test_caffe2_runs_one_shard_per_node(batchai_client, workspace, share, emulat
         line = read_output(batchai_client, "caffe2", "stdout-{}.txt".format(shard))
         assert line.startswith("['--shard_id', '{}', '--num_shards', '2'] ".format(shard))
         assert "/{}/".format(nodes[shard]) in line
+
+
+def test_a_job_can_call_mpirun_itself_over_the_host_file(batchai_client, workspace, share, emulator):
+    """As the preview-era Horovod recipe did (customToolkitSettings running mpirun): mpirun is on the job's
+    PATH and reaches the nodes with the job's ssh."""
+    cluster = make_cluster(batchai_client, emulator, nodes=2)
+    command = ("mpirun --allow-run-as-root --hostfile $AZ_BATCHAI_MPI_HOST_FILE --mca btl_tcp_if_include lo "
+               "--bind-to none " + RANK_REPORT)
+    submit(batchai_client, "own", job_parameters(cluster.id, command, node_count=2))
+    job = wait_for_state(batchai_client, "own", timeout=MPI_TIMEOUT)
+    assert job.execution_state == "succeeded", read_output(batchai_client, "own", "stderr.txt")
+    ranks = sorted(line.split() for line in read_output(batchai_client, "own", "stdout.txt").splitlines())
+    assert [r[:3] for r in ranks] == [["0", "2", "10.0.0.4"], ["1", "2", "10.0.0.5"]]
