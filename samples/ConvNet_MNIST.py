@@ -619,7 +619,11 @@ def distributed_context(args):
 def mpi_rendezvous():
     """tcp://<rank 0's host>:<free port>, agreed through MPI (mpirun outside Batch AI)."""
     import socket
-    from mpi4py import MPI
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise UserError('started by mpirun outside Batch AI: the ranks agree on a rendezvous through mpi4py, '
+                        'which cannot be imported ({}); pip install mpi4py'.format(e))
     address = None
     if MPI.COMM_WORLD.Get_rank() == 0:
         probe = socket.socket()

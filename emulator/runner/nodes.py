@@ -2,8 +2,8 @@
 
 A node is a directory of its own (the service's records say where). Allocation takes a node
 through preparing (its shares are mounted as symlinks under ``<node>/mounts`` and the setup task
-the service describes runs) to idle, or to unusable when that fails. While any node is missing or surplus
-the cluster's allocationState is resizing; then steady. The delays below keep every state visible
+the service describes runs) to idle, or to unusable when that fails. While any node is missing or
+surplus the cluster's allocationState is resizing; then steady. The delays below keep every state visible
 to a client that polls, yet a one-node cluster is steady in about a fifth of a second.
 """
 from __future__ import annotations
