@@ -51,8 +51,8 @@ class JobRunner:
 
     def recover(self) -> None:
         """Make the stored state true again after a stop or a crash (call before ``start``)."""
-        for job_id, name, pid, start_time, marker in self.store.interrupted_jobs():
-            kill_leftovers(marker, pid, start_time)  # every process that carries the job's marker
+        for job_id, name, pid, start_time, *marker in self.store.interrupted_jobs():
+            kill_leftovers(marker[0] if marker else None, pid, start_time)  # and all that carry the job's marker
             self.store.job_finished(job_id, Outcome("failed", None, Failure(INTERRUPTED)))
             log.warning("job %s was running when the emulator stopped: reported failed", name)
         self.store.reset_nodes_after_restart()

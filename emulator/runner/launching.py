@@ -100,11 +100,12 @@ def mpirun_argv(launch: JobLaunch, mpi: MpiLaunch) -> list:
 def phase_command(launch: JobLaunch, phase: str, tasks: list, mpi: Optional[MpiLaunch]) -> tuple:
     """(argv, env, cwd, stdout path, stderr path) of the one process that runs a phase."""
     leader_node = launch.nodes[0]
+    cwd = launch.working_dir or leader_node.work_dir
     if mpi is not None:
-        return (mpirun_argv(launch, mpi), leader_node.env, leader_node.work_dir, mpi.stdout, mpi.stderr)
+        return (mpirun_argv(launch, mpi), leader_node.env, cwd, mpi.stdout, mpi.stderr)
     if len(tasks) == 1 and tasks[0].node == 0 and not tasks[0].background:
         task = tasks[0]
-        return task.argv, task.env, leader_node.work_dir, task.stdout, task.stderr
+        return task.argv, task.env, cwd, task.stdout, task.stderr
     plan = {"table": str(launch.bin_dir / NODE_TABLE),
             "tasks": [{"name": t.name, "argv": t.argv, "env": t.env, "node": t.node, "stdout": str(t.stdout),
                        "stderr": str(t.stderr), "background": t.background} for t in tasks]}
@@ -112,4 +113,4 @@ def phase_command(launch: JobLaunch, phase: str, tasks: list, mpi: Optional[MpiL
     _private_file(plan_path, json.dumps(plan))
     env = {**host_environment(), "PYTHONUNBUFFERED": "1"}
     log = leader_node.execution_log
-    return [sys.executable, str(LEADER), str(plan_path)], env, leader_node.work_dir, log, log
+    return [sys.executable, str(LEADER), str(plan_path)], env, cwd, log, log

@@ -90,7 +90,7 @@ class QueuedJob:
     cluster_id: Optional[int]   # None: the cluster is gone
     cluster_name: str
     node_count: int
-    marker: str                 # carried by every process of the job, so that all of them can be found
+    marker: Optional[str] = None  # carried by every process of the job, so that recovery finds them all
 
 
 # ---- a started job -------------------------------------------------------------------------------
@@ -127,6 +127,7 @@ class JobLaunch:
     ends when every non-background task has ended; the first task that fails ends all of them.
     """
     nodes: list                 # NodeLaunch, the first is where the job is led from
+    working_dir: Optional[Path] = None   # where its leading process starts (default: the first node's work_dir)
     preparation: list = field(default_factory=list)    # Task per node
     tasks: list = field(default_factory=list)          # Task
     mpi: Optional[MpiLaunch] = None
@@ -172,7 +173,7 @@ class JobStore(Protocol):
     def job_process(self, job_id: int, pid: int, start_time: Optional[int]) -> None: ...
     def job_terminating(self, job_ids: list) -> None: ...
     def job_finished(self, job_id: int, outcome: Outcome) -> None: ...   # frees its nodes
-    def interrupted_jobs(self) -> list: ...                  # (job_id, name, pid, pid_start_time, marker)
+    def interrupted_jobs(self) -> list: ...                  # (job_id, name, pid, pid_start_time[, marker])
 
     # nodes
     def add_nodes(self, cluster_id: int, count: int) -> list: ...   # node ids, state preparing
