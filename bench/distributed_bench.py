@@ -4,8 +4,8 @@ threads of the same machine (T = 1 by default: the 2 cores here), in this run.
 
 - 1 node x 2T threads and 1 node x T threads: the sample run directly (one process);
 - 2 nodes x T threads: ``quickstart.py --nodes 2``, the job's two ranks under mpirun on the emulator;
-- the same two ranks' computation without gradient exchange (two processes running the sample's
-  training loop on their shards, no DDP) gives the communication share of the 2-node epoch.
+- the same two ranks exchanging gradients alone (one all-reduce of the model per global minibatch,
+  gloo on loopback, as DDP does it) give the communication share of the 2-node epoch.
 Throughput is the sample's own "samples/s" of the epoch (the training loop, not start-up).
 Goal: 2 nodes x T threads >= 0.8x the throughput of 1 node x 2T threads.
 
@@ -18,6 +18,7 @@ import configparser
 import importlib.util
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,12 @@ def epoch_figures(output: str) -> tuple:
     return float(match.group(1)), float(match.group(2)), float(final.group(1))
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def run(command, threads: int, cwd: Path) -> str:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     result = subprocess.run(command, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -47,20 +54,24 @@ def run(command, threads: int, cwd: Path) -> str:
     return result.stdout
 
 
-def compute_only(data: Path, rank: int, world_size: int) -> None:
-    """One epoch of this rank's shard with the sample's own loop and no gradient exchange: prints seconds."""
+def exchange_only(rank: int, world_size: int, port: int, steps: int) -> None:
+    """What DDP exchanges in the 2-node epoch, without the computation: one all-reduce of the model's
+    gradients (one bucket) per global minibatch, over gloo on loopback. Prints seconds."""
+    import torch
+    import torch.distributed as dist
     spec = importlib.util.spec_from_file_location("ConvNet_MNIST", str(SCRIPT))
     sample = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sample)
-    torch, device, layout = sample.torch_setup(1)
-    train = sample.read_ctf(str(data / sample.TRAIN_FILE))
-    x, y = sample.torch_tensors(train, device, layout)
-    model = sample.build_torch_model().to(device, memory_format=layout)
-    buffers = [torch.zeros_like(p) for p in model.parameters()]
-    order = torch.from_numpy(__import__("numpy").random.RandomState(1).permutation(len(y)))
+    size = sum(p.numel() for p in sample.build_torch_model().parameters())
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:{}".format(port), rank=rank, world_size=world_size)
+    gradients = torch.ones(size)
+    dist.barrier()
     start = time.time()
-    sample.torch_train_epoch(model, buffers, x, y, order, 0.001, 0.0, 64, rank, world_size)
-    print("{:.3f}".format(time.time() - start))
+    for _ in range(steps):
+        dist.all_reduce(gradients)
+    seconds = time.time() - start
+    dist.destroy_process_group()
+    print("{:.3f}".format(seconds))
 
 
 def main() -> int:
@@ -69,10 +80,11 @@ def main() -> int:
     parser.add_argument("--mnist-dir", type=Path,
                         default=default_mnist if default_mnist.is_dir() else ROOT / "tests" / "data" / "mnist-small")
     parser.add_argument("--threads", type=int, default=1, help="threads per node of the 2-node run")
-    parser.add_argument("--compute-only", nargs=3, metavar=("DATA", "RANK", "WORLD"), help=argparse.SUPPRESS)
+    parser.add_argument("--exchange-only", nargs=4, type=int, metavar=("RANK", "WORLD", "PORT", "STEPS"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.compute_only:
-        compute_only(Path(args.compute_only[0]), int(args.compute_only[1]), int(args.compute_only[2]))
+    if args.exchange_only:
+        exchange_only(*args.exchange_only)
         return 0
     from batchai_quickstart.mnist import prepare_mnist
 
@@ -93,12 +105,15 @@ def main() -> int:
 
         one_wide = epoch_figures(run(sample, 2 * threads, work))
         one_narrow = epoch_figures(run(sample, threads, work))
-        two = epoch_figures(run([sys.executable, str(ROOT / "quickstart.py"), "--config", str(work / "config.ini"),
-                                 "--mnist-dir", str(args.mnist_dir), "--epochs", "1", "--nodes", "2"], threads, work))
+        two_output = run([sys.executable, str(ROOT / "quickstart.py"), "--config", str(work / "config.ini"),
+                          "--mnist-dir", str(args.mnist_dir), "--epochs", "1", "--nodes", "2"], threads, work)
+        two = epoch_figures(two_output)
+        steps = -(-int(re.search(r"\* (\d+) ", EPOCH_LINE.search(two_output).group(0)).group(1)) // 64)
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        ranks = [subprocess.Popen([sys.executable, __file__, "--compute-only", str(data), str(rank), "2"], env=env,
-                                  stdout=subprocess.PIPE, text=True) for rank in (0, 1)]
-        compute = max(float(process.communicate()[0].strip().splitlines()[-1]) for process in ranks)
+        port = str(free_port())
+        ranks = [subprocess.Popen([sys.executable, __file__, "--exchange-only", str(rank), "2", port, str(steps)],
+                                  env=env, stdout=subprocess.PIPE, text=True) for rank in (0, 1)]
+        exchange = max(float(process.communicate()[0].strip().splitlines()[-1]) for process in ranks)
 
     print("data: {}  one epoch, global minibatch 64; machine: {} cores, load average {:.1f} before, {:.1f} after "
           "(other work on the machine skews every figure)".format(args.mnist_dir, os.cpu_count(), load_before,
@@ -114,8 +129,8 @@ def main() -> int:
         threads, 2 * threads, ratio, "OK" if ratio >= 0.8 else "UNDER"))
     print("scaling efficiency (2 nodes vs 2 x 1 node, {} thread(s) each): {:.3f}".format(
         threads, two[1] / (2 * one_narrow[1])))
-    print("communication share of the 2-node epoch: {:.1%} (compute alone {:.2f} s of {:.2f} s)".format(
-        max(0.0, 1 - compute / two[0]), compute, two[0]))
+    print("communication share of the 2-node epoch: {:.1%} ({} gradient all-reduces alone take {:.2f} s of "
+          "{:.2f} s)".format(exchange / two[0], steps, exchange, two[0]))
     return 0
 
 
