@@ -601,7 +601,7 @@ def state_dict_on_cpu(model):
 def distributed_context(args):
     """(rank, world size, local rank, init method) when this process is one rank of several, else None:
     the recipe's --world-size/--rank/--dist-url, torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR, or an
-    MPI launch (rendezvous in Batch AI's shared job directory, else through MPI itself)."""
+    MPI launch (rendezvous in Batch AI's shared job directory, else 'mpi': through MPI itself)."""
     env = os.environ
     if args.world_size and args.world_size > 1:
         rank = args.rank if args.rank is not None else int(env.get('RANK', env.get('AZ_BATCHAI_TASK_INDEX', 0)))
@@ -612,26 +612,27 @@ def distributed_context(args):
         shared = env.get('AZ_BATCHAI_SHARED_JOB_TEMP')
         return (int(env['OMPI_COMM_WORLD_RANK']), int(env['OMPI_COMM_WORLD_SIZE']),
                 int(env.get('OMPI_COMM_WORLD_LOCAL_RANK', 0)),
-                'file://' + os.path.join(shared, 'ConvNet_MNIST.rendezvous') if shared else mpi_rendezvous())
+                'file://' + os.path.join(shared, 'ConvNet_MNIST.rendezvous') if shared else 'mpi')
     return None
 
 
-def mpi_rendezvous():
-    """tcp://<rank 0's host>:<free port>, agreed through MPI (mpirun outside Batch AI)."""
+def mpi_rendezvous(world_size):
+    """The process group's store, agreed through MPI (mpirun outside Batch AI): rank 0 listens on a port
+    the kernel picks and tells the others where."""
     import socket
+    import torch.distributed as dist
     try:
         from mpi4py import MPI
     except ImportError as e:
         raise UserError('started by mpirun outside Batch AI: the ranks agree on a rendezvous through mpi4py, '
                         'which cannot be imported ({}); pip install mpi4py'.format(e))
-    address = None
-    if MPI.COMM_WORLD.Get_rank() == 0:
-        probe = socket.socket()
-        probe.bind(('', 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        address = 'tcp://{}:{}'.format(socket.getfqdn(), port)
-    return MPI.COMM_WORLD.bcast(address, root=0)
+    comm = MPI.COMM_WORLD
+    if comm.Get_rank() == 0:
+        store = dist.TCPStore('0.0.0.0', 0, world_size, is_master=True, wait_for_workers=False)
+        comm.bcast((socket.getfqdn(), store.port), root=0)
+        return store
+    host, port = comm.bcast(None, root=0)
+    return dist.TCPStore(host, port, world_size, is_master=False)
 
 
 def torch_distribute(model, context, device, backend, seed):
@@ -641,8 +642,9 @@ def torch_distribute(model, context, device, backend, seed):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
     rank, world_size, _, init_method = context
-    dist.init_process_group(backend or ('nccl' if device.type == 'cuda' else 'gloo'), init_method=init_method,
-                            world_size=world_size, rank=rank)
+    rendezvous = {'store': mpi_rendezvous(world_size)} if init_method == 'mpi' else {'init_method': init_method}
+    dist.init_process_group(backend or ('nccl' if device.type == 'cuda' else 'gloo'), world_size=world_size,
+                            rank=rank, **rendezvous)
     shared = torch.tensor([seed if seed is not None else random.SystemRandom().randrange(2 ** 31)],
                           dtype=torch.int64, device=device)
     dist.broadcast(shared, 0)

@@ -27,7 +27,7 @@ x = torch.rand(128, 1, 28, 28, generator=gen, dtype=torch.float64) * 255
 y = torch.randint(0, 10, (128,), generator=gen)
 order = torch.randperm(128, generator=gen)
 if world > 1:
-    dist.init_process_group('gloo', init_method='tcp://127.0.0.1:{port}', rank=rank, world_size=world)
+    dist.init_process_group('gloo', init_method='file://{rendezvous}', rank=rank, world_size=world)
     model = torch.nn.parallel.DistributedDataParallel(model)
 buffers = [torch.zeros_like(p) for p in model.parameters()]
 sample.torch_train_epoch(model, buffers, x, y, order, 0.001, 0.0, 64, rank, world)      # 2 global steps of 64
@@ -55,8 +55,8 @@ def run_ranks(argvs, envs, timeout=180):
 
 def test_two_ranks_of_32_make_the_same_steps_as_one_rank_of_64(tmp_path):
     script = tmp_path / 'step.py'
-    script.write_text(STEP.format(script=str(SCRIPT), port=free_port()))
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    script.write_text(STEP.format(script=str(SCRIPT), rendezvous=str(tmp_path / 'rendezvous')))
+    env = dict(os.environ, OMP_NUM_THREADS='1', GLOO_SOCKET_IFNAME='lo')
     one = run_ranks([[sys.executable, str(script), '0', '1', str(tmp_path / 'one.npz')]], [env])
     two = run_ranks([[sys.executable, str(script), str(r), '2', str(tmp_path / 'two.npz')] for r in (0, 1)],
                     [env, env])
