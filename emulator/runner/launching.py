@@ -62,32 +62,37 @@ def _private_file(path: Path, text: str, mode: int = 0o600) -> None:
     os.chmod(str(path), mode)
 
 
+def job_bin(launch: JobLaunch) -> Path:
+    """Where the job's node table, ``ssh`` and ``mpirun`` go: the service's ``bin_dir`` (which it puts
+    first on the job's PATH), else a directory in the first node's temporary directory."""
+    return launch.bin_dir or launch.nodes[0].temp_dir / ".runner-bin"
+
+
 def write_node_files(launch: JobLaunch) -> None:
     """After the nodes are prepared: the files the service wants on each node, and the job's node
-    table and ``ssh`` in ``launch.bin_dir``."""
+    table, ``ssh`` and ``mpirun`` in ``job_bin(launch)``."""
     for node in launch.nodes:
         for path, text in node.files.items():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text)
-    if launch.bin_dir is None:
-        return
+    bin_dir = job_bin(launch)
     table = {"isolate": can_isolate_host_names(), "inherit": inherited_variables(),
              "nodes": [{"ip": node.node.ip, "node_id": node.node.node_id, "cwd": str(node.work_dir), "env": node.env}
                        for node in launch.nodes]}
-    _private_file(launch.bin_dir / NODE_TABLE, json.dumps(table))
-    _private_file(launch.bin_dir / "ssh", '#!/bin/sh\nexec "{}" "{}" "{}" "$@"\n'.format(
-        sys.executable, NODE_SHELL, launch.bin_dir / NODE_TABLE), mode=0o700)
+    _private_file(bin_dir / NODE_TABLE, json.dumps(table))
+    _private_file(bin_dir / "ssh", '#!/bin/sh\nexec "{}" "{}" "{}" "$@"\n'.format(
+        sys.executable, NODE_SHELL, bin_dir / NODE_TABLE), mode=0o700)
     mpirun = Path(mpirun_path())
     if mpirun.is_absolute() and mpirun.exists():  # jobs that call mpirun themselves (customToolkitSettings)
         for name in ("mpirun", "mpiexec"):
-            (launch.bin_dir / name).symlink_to(mpirun.parent / name)
+            (bin_dir / name).symlink_to(mpirun.parent / name)
 
 
 def mpirun_argv(launch: JobLaunch, mpi: MpiLaunch) -> list:
     """mpirun over the job's nodes: the host file as the service wrote it, the job's ssh as the
     remote shell, TCP on loopback between ranks, no core binding (emulated nodes share the cores)."""
     argv = [mpirun_path(), "--hostfile", str(mpi.host_file), "-np", str(mpi.process_count),
-            "--mca", "plm_ssh_agent", str(launch.bin_dir / "ssh"),
+            "--mca", "plm_ssh_agent", str(job_bin(launch) / "ssh"),
             "--mca", "btl_tcp_if_include", "lo",
             "--bind-to", "none"]
     if os.geteuid() == 0:
@@ -106,10 +111,10 @@ def phase_command(launch: JobLaunch, phase: str, tasks: list, mpi: Optional[MpiL
     if len(tasks) == 1 and tasks[0].node == 0 and not tasks[0].background:
         task = tasks[0]
         return task.argv, task.env, cwd, task.stdout, task.stderr
-    plan = {"table": str(launch.bin_dir / NODE_TABLE),
+    plan = {"table": str(job_bin(launch) / NODE_TABLE),
             "tasks": [{"name": t.name, "argv": t.argv, "env": t.env, "node": t.node, "stdout": str(t.stdout),
                        "stderr": str(t.stderr), "background": t.background} for t in tasks]}
-    plan_path = launch.bin_dir / "{}.json".format(phase)
+    plan_path = job_bin(launch) / "{}.json".format(phase)
     _private_file(plan_path, json.dumps(plan))
     env = {**host_environment(), "PYTHONUNBUFFERED": "1"}
     log = leader_node.execution_log

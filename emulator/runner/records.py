@@ -136,7 +136,7 @@ class JobLaunch:
     secrets: dict = field(default_factory=dict)        # values never written to logs
     notes: list = field(default_factory=list)          # extra execution.log lines
     final_notes: Optional[Callable[[], list]] = None   # lines for execution.log once the job has ended
-    bin_dir: Optional[Path] = None                     # where the runner puts the job's ssh
+    bin_dir: Optional[Path] = None                     # where the runner puts the job's ssh and mpirun (on its PATH)
 
 
 class LaunchRefused(Exception):
