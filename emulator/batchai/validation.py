@@ -37,6 +37,10 @@ TOOLKITS = {
     "caffeSettings": "caffe", "caffe2Settings": "caffe2", "chainerSettings": "chainer",
     "customToolkitSettings": "custom", "customMpiSettings": "custommpi", "horovodSettings": "horovod",
 }
+# Toolkits with processCount; the service filled in its default, nodeCount, and echoed it (reference:
+# batchai-distributed.md section 1).
+PROCESS_COUNT_TOOLKITS = ("cntkSettings", "pyTorchSettings", "caffeSettings", "chainerSettings", "horovodSettings",
+                          "customMpiSettings")
 # Typed fields of the toolkit blocks (ToolkitSettings models of the 2018-05-01 API).
 TOOLKIT_STRING_FIELDS = ("languageType", "configFilePath", "pythonScriptFilePath", "pythonInterpreterPath",
                          "commandLineArgs", "commandLine", "communicationBackend", "masterCommandLineArgs",
@@ -316,6 +320,9 @@ def check_job(body: dict) -> dict:
         raise errors.missing_property("properties.{}.pythonScriptFilePath".format(toolkit), "the script to run")
     if settings.get("pythonScriptFilePath") is not None and not settings["pythonScriptFilePath"].strip():
         raise errors.missing_property("properties.{}.pythonScriptFilePath".format(toolkit), "the script to run")
+    if toolkit in PROCESS_COUNT_TOOLKITS and settings.get("processCount") is None:
+        settings["processCount"] = props["nodeCount"]
+        props[toolkit] = settings
     if props.get("jobPreparation") is not None:
         _required_string(_object(props["jobPreparation"], "properties.jobPreparation"), "commandLine",
                          "properties.jobPreparation.commandLine", "the preparation command")

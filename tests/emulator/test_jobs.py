@@ -406,7 +406,7 @@ def test_jobs_wait_for_nodes_and_use_several(batchai_client, workspace, share, e
     assert (counts.running_node_count, counts.idle_node_count) == (2, 0)
     logins = list(batchai_client.jobs.list_remote_login_information(RG, WS, EXP, "wide"))
     assert len(logins) == 2 and {login.ip_address for login in logins} == {"127.0.0.1"}
-    assert "localhost slots=2" in read_output(batchai_client, "wide", "stdout.txt")
+    assert "10.0.0.4 slots=1\n10.0.0.5 slots=1\n" in read_output(batchai_client, "wide", "stdout.txt")
     batchai_client.jobs.begin_terminate(RG, WS, EXP, "wide").result()
 
 
