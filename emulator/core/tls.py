@@ -18,13 +18,16 @@ from cryptography.x509.oid import NameOID
 
 VALIDITY = datetime.timedelta(days=30)
 RENEW_BEFORE = datetime.timedelta(days=1)
+#: Host names the certificate covers besides 127.0.0.1: ``<account>.blob.core.localhost`` is the
+#: host-style Blob address azure-ai-ml builds from a cloud whose storage suffix is core.localhost.
+DNS_NAMES = ("localhost", "*.blob.core.localhost")
 
 
 def ensure_certificate(directory: Path) -> tuple[Path, Path]:
     """Return (cert.pem, key.pem) in ``directory``, making them when missing or about to expire."""
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    if cert_path.exists() and key_path.exists() and not _expires_soon(cert_path):
+    if cert_path.exists() and key_path.exists() and not _expires_soon(cert_path) and _covers_names(cert_path):
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -39,7 +42,7 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
         .not_valid_after(now + VALIDITY)
         # Verification uses the SAN, not the CN.
         .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))] + [x509.DNSName(n) for n in DNS_NAMES]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -53,6 +56,16 @@ def _expires_soon(cert_path: Path) -> bool:
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     remaining = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
     return remaining < RENEW_BEFORE
+
+
+def _covers_names(cert_path: Path) -> bool:
+    """False for a certificate made before a name was added to DNS_NAMES (it is then remade)."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    return set(DNS_NAMES) <= set(names.get_values_for_type(x509.DNSName))
 
 
 def _write_private(path: Path, data: bytes) -> None:
