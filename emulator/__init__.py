@@ -29,9 +29,11 @@ class Emulator:
     """A running emulator.
 
     Attributes: ``arm_url`` (https, Resource Manager and Batch AI), ``files_url`` (http, Azure
-    Files, path-style ``http://127.0.0.1:PORT/ACCOUNT``), ``account_name``, ``account_key``,
+    Files, path-style ``http://127.0.0.1:PORT/ACCOUNT``), ``blob_url`` (https, Azure Blob,
+    path-style ``https://127.0.0.1:PORT/ACCOUNT``; host-style ``https://ACCOUNT.blob.core.localhost:PORT``
+    works too where that name resolves to 127.0.0.1), ``account_name``, ``account_key``,
     ``subscription_id``, ``ca_cert`` (the PEM clients pass as ``connection_verify``),
-    ``files_connection_string`` and ``credential()``.
+    ``files_connection_string``, ``blob_connection_string`` and ``credential()``.
 
     Long-running operations: the emulator sends no ``Retry-After``, so clients poll at their
     ``polling_interval``. Pass ``polling_interval=0.05`` (to the client or to each ``begin_*``
@@ -46,6 +48,7 @@ class Emulator:
         self.data_dir = context.data_dir
         self.arm_url = context.arm_url
         self.files_url = context.files_url
+        self.blob_url = context.blob_url
         self.account_name = identity.account_name
         self.account_key = identity.account_key
         self.subscription_id = identity.subscription_id
@@ -58,6 +61,12 @@ class Emulator:
         return "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};FileEndpoint={}".format(
             self.account_name, self.account_key, self.files_url)
 
+    @property
+    def blob_connection_string(self) -> str:
+        """For ``BlobServiceClient.from_connection_string(..., connection_verify=ca_cert)``."""
+        return "DefaultEndpointsProtocol=https;AccountName={};AccountKey={};BlobEndpoint={}".format(
+            self.account_name, self.account_key, self.blob_url)
+
     def credential(self) -> EmulatorCredential:
         """A TokenCredential whose token the emulator accepts."""
         return EmulatorCredential(self.token)
@@ -68,9 +77,11 @@ class Emulator:
 
     def describe(self) -> dict:
         """What clients need, as ``python -m emulator`` prints it."""
-        return {"arm_url": self.arm_url, "files_url": self.files_url, "account_name": self.account_name,
-                "account_key": self.account_key, "subscription_id": self.subscription_id,
-                "ca_cert": self.ca_cert, "files_connection_string": self.files_connection_string,
+        return {"arm_url": self.arm_url, "files_url": self.files_url, "blob_url": self.blob_url,
+                "account_name": self.account_name, "account_key": self.account_key,
+                "subscription_id": self.subscription_id, "ca_cert": self.ca_cert,
+                "files_connection_string": self.files_connection_string,
+                "blob_connection_string": self.blob_connection_string,
                 "token": self.token, "data_dir": str(self.data_dir)}
 
     def stop(self) -> None:
@@ -99,7 +110,7 @@ class Emulator:
 
 def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port: int = 0,
           account_name: Optional[str] = None, account_key: Optional[str] = None,
-          token: Optional[str] = None, subscription_id: Optional[str] = None) -> Emulator:
+          token: Optional[str] = None, subscription_id: Optional[str] = None, blob_port: int = 0) -> Emulator:
     """Start the emulator and return it once it accepts requests.
 
     ``data_dir`` holds all state (database, share contents, nodes, certificate); None means a
@@ -107,20 +118,24 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     None are read from ``data_dir`` or made at random the first time.
     """
     # Imported here so that `import emulator` stays light for clients that only read settings.
-    from . import batchai, files, resourcemanager
+    from . import batchai, blob, files, resourcemanager
 
     temporary = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="batchai-emulator-")) if temporary else Path(data_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     store = Store(root / "emulator.db")
     identity = load_identity(store, account_name, account_key, token, subscription_id)
-    arm_server = Server(arm_port, certificate=ensure_certificate(root / "tls"))
+    certificate = ensure_certificate(root / "tls")
+    arm_server = Server(arm_port, certificate=certificate)
     files_server = Server(files_port)
+    blob_server = Server(blob_port, certificate=certificate)  # https: azure-ai-ml builds https blob URLs
     context = Context(data_dir=root, store=store, identity=identity, arm_url=arm_server.url,
                       files_url="{}/{}".format(files_server.url, identity.account_name),
-                      operations=Operations(store, arm_server.url, identity.subscription_id))
+                      operations=Operations(store, arm_server.url, identity.subscription_id),
+                      blob_url="{}/{}".format(blob_server.url, identity.account_name))
     # Order matters: Batch AI mounts Files shares, Resource Manager deletes Batch AI resources.
-    for name, package in (("files", files), ("batchai", batchai), ("resourcemanager", resourcemanager)):
+    for name, package in (("files", files), ("blob", blob), ("batchai", batchai),
+                          ("resourcemanager", resourcemanager)):
         context.services[name] = package.create_service(context)
     router = Router()
     for name in ("resourcemanager", "batchai"):
@@ -128,5 +143,6 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
         router.add_service(service.url_paths, service.responses)
     arm_server.serve(ArmApplication(router, identity.token))
     files_server.serve(files.create_app(context.services["files"]))
-    log.info("emulator serving %s and %s (data in %s)", arm_server.url, context.files_url, root)
-    return Emulator(context, [arm_server, files_server], temporary)
+    blob_server.serve(blob.create_app(context.services["blob"]))
+    log.info("emulator serving %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url, root)
+    return Emulator(context, [arm_server, files_server, blob_server], temporary)

@@ -1,8 +1,8 @@
 """``python -m emulator --data-dir DIR``: serve until SIGINT or SIGTERM.
 
 The first line of stdout is one JSON object with the endpoints and credentials
-(``arm_url``, ``files_url``, ``account_name``, ``account_key``, ``subscription_id``, ``ca_cert``,
-``files_connection_string``, ``token``, ``data_dir``).
+(``arm_url``, ``files_url``, ``blob_url``, ``account_name``, ``account_key``, ``subscription_id``,
+``ca_cert``, ``files_connection_string``, ``blob_connection_string``, ``token``, ``data_dir``).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-dir", required=True, help="directory holding all state (kept across restarts)")
     parser.add_argument("--arm-port", type=int, default=0, help="https port for Resource Manager and Batch AI")
     parser.add_argument("--files-port", type=int, default=0, help="http port for Azure Files")
+    parser.add_argument("--blob-port", type=int, default=0, help="https port for Azure Blob storage")
     parser.add_argument("--account-name", help="storage account name (default: kept in the data dir)")
     parser.add_argument("--account-key", default=os.environ.get("EMULATOR_ACCOUNT_KEY"),
                         help="base64 storage account key (or env EMULATOR_ACCOUNT_KEY)")
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         emulator = start(args.data_dir, args.arm_port, args.files_port, args.account_name,
-                         args.account_key, args.token, args.subscription_id)
+                         args.account_key, args.token, args.subscription_id, args.blob_port)
     except (OSError, ValueError) as exc:
         print("error: {}".format(exc), file=sys.stderr)
         return 2
