@@ -67,6 +67,11 @@ class Emulator:
         return "DefaultEndpointsProtocol=https;AccountName={};AccountKey={};BlobEndpoint={}".format(
             self.account_name, self.account_key, self.blob_url)
 
+    def set_batchai_quota(self, name: str, limit: int, location: Optional[str] = None) -> None:
+        """Change a Batch AI quota, named as ``usages.list`` names it (e.g. "Standard NC Family
+        Cluster Dedicated vCPUs", "Clusters"), in one location or (None) all; kept in the data dir."""
+        self._context.services["batchai"].backend.quotas.set_limit(name, limit, location)
+
     def credential(self) -> EmulatorCredential:
         """A TokenCredential whose token the emulator accepts."""
         return EmulatorCredential(self.token)

@@ -29,6 +29,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--token", default=os.environ.get("EMULATOR_TOKEN"),
                         help="bearer token to accept (or env EMULATOR_TOKEN)")
     parser.add_argument("--subscription-id", help="subscription id (default: kept in the data dir)")
+    parser.add_argument("--quota", action="append", default=[], metavar="NAME=LIMIT",
+                        help="set a Batch AI quota as usages names it, e.g. 'Standard NC Family Cluster "
+                             "Dedicated vCPUs=48' (repeatable; kept in the data dir)")
     parser.add_argument("--log-level", default="WARNING", help="logging level (DEBUG shows each request)")
     return parser.parse_args(argv)
 
@@ -41,6 +44,16 @@ def main(argv=None) -> int:
         emulator = start(args.data_dir, args.arm_port, args.files_port, args.account_name,
                          args.account_key, args.token, args.subscription_id, args.blob_port)
     except (OSError, ValueError) as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 2
+    try:
+        for setting in args.quota:
+            name, sep, limit = setting.rpartition("=")
+            if not sep or not limit.strip().isdigit():
+                raise ValueError("--quota takes NAME=LIMIT with a whole number, not {!r}".format(setting))
+            emulator.set_batchai_quota(name.strip(), int(limit))
+    except ValueError as exc:
+        emulator.stop()
         print("error: {}".format(exc), file=sys.stderr)
         return 2
     stop = threading.Event()

@@ -106,6 +106,28 @@ def share_gone(share: str) -> ArmError:
                     "The Azure File share '{}' holding this output directory no longer exists.".format(share))
 
 
+
+def cluster_quota_reached(resource: str, limit: int, used: int) -> ArmError:
+    """The service's words (recorded: MicrosoftDocs/azure-docs#17809, 2018)."""
+    return ArmError(400, "ClusterQuotaReached",
+                    "Operation results in exceeding quota limits of Microsoft.BatchAI/clusters. Maximum allowed: {}, "
+                    "Current in use: {}. Please contact support to increase the quota for resource type "
+                    "Microsoft.BatchAI/clusters".format(limit, used))
+
+
+#: Usage name -> the code of the Azure Batch pool-resize error for that quota (Batch AI clusters were
+#: Batch pools; Batch AI's own code for cores was not recorded anywhere we could find).
+_CORE_QUOTA_CODES = {"Total Cluster Dedicated Regional vCPUs": "AccountCoreQuotaReached",
+                     "Total Cluster LowPriority Regional vCPUs": "AccountLowPriorityCoreQuotaReached"}
+
+
+def core_quota_reached(usage_name: str, limit: int, used: int, requested: int) -> ArmError:
+    """A vCPU quota (a usages name): the message in the form of the recorded ClusterQuotaReached."""
+    return ArmError(400, _CORE_QUOTA_CODES.get(usage_name, "AccountVMSeriesCoreQuotaReached"),
+                    "Operation results in exceeding quota limits of {0}. Maximum allowed: {1}, Current in use: {2}, "
+                    "Additional requested: {3}. Please contact support to increase the quota for resource type "
+                    "{0}".format(usage_name, limit, used, requested))
+
 # ---- job and node errors (BatchAIError objects) ---------------------------------------------
 
 def batchai_error(code: str, message: str, details: Optional[dict] = None) -> dict:

@@ -27,6 +27,7 @@ from typing import Any, Callable, NamedTuple, Optional
 from ..core.arm import BackgroundWork, utc_now
 from ..core.context import Context
 from . import exceptions as errors
+from .quotas import ClusterDemand, Quotas
 from .validation import (PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
                          max_node_count, normalize_location, strip_secrets, target_node_count, toolkit_of)
 
@@ -101,6 +102,7 @@ class BatchAIBackend:
         self.store.ensure_schema(SCHEMA)
         self.work = BackgroundWork(ctx.operations)
         self.runner = None  # the JobRunner, attached by create_service
+        self.quotas = Quotas(self.store, self.cluster_demands)
 
     # ---- neighbours --------------------------------------------------------------------------
 
@@ -327,6 +329,8 @@ class BatchAIBackend:
         existing = self.find_cluster(rg, ws, name)
         if existing is not None:
             return self._repeat_put("cluster", existing, props, workspace["location"])
+        self.quotas.check(workspace["location"], props["vmSize"], props["vmPriority"],
+                          target_node_count(props["scaleSettings"]))
         setup_task = props.get("nodeSetup", {}).get("setupTask")
         if setup_task:  # where the setup task's logs go, unique per cluster (reference 2.2)
             setup_task["stdOutErrPathSuffix"] = "{}/{}/workspaces/{}/clusters/{}/{}".format(
@@ -374,6 +378,8 @@ class BatchAIBackend:
             raise errors.missing_property("properties.scaleSettings", "the new scale settings")
         props = _json(row["properties"])
         props["scaleSettings"] = check_scale_settings(scale)
+        self.quotas.check(row["location"], props["vmSize"], props.get("vmPriority", "dedicated"),
+                          target_node_count(props["scaleSettings"]), cluster_id=row["id"])
         now = utc_now()
         self.store.execute("UPDATE bai_clusters SET properties = ?, allocation_state = 'resizing', "
                            "allocation_state_time = ?, errors = '[]' WHERE id = ?", (json.dumps(props), now, row["id"]))
@@ -407,6 +413,18 @@ class BatchAIBackend:
         workspace = self._workspace_row(self.resource_group(rg), ws)
         row = self._cluster_row(workspace["resource_group"], workspace["name"], name)
         return self._remote_logins("cluster_id = ?", (row["id"],))
+
+    def cluster_demands(self) -> list:
+        """What every cluster holds (allocated nodes) and asks for (target nodes), for the quotas."""
+        allocated = {row["cluster_id"]: row["n"] for row in self.store.query(
+            "SELECT cluster_id, COUNT(*) AS n FROM bai_nodes GROUP BY cluster_id")}
+        demands = []
+        for row in self.store.query("SELECT id, location, properties FROM bai_clusters"):
+            props = _json(row["properties"])
+            demands.append(ClusterDemand(row["id"], row["location"], props["vmSize"],
+                                         props.get("vmPriority", "dedicated"), allocated.get(row["id"], 0),
+                                         target_node_count(props["scaleSettings"])))
+        return demands
 
     def _remote_logins(self, where: str, params: tuple) -> list:
         rows = self.store.query("SELECT node_id, seq FROM bai_nodes WHERE {} ORDER BY seq".format(where), params)

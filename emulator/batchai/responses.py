@@ -16,7 +16,8 @@ from ..core.arm import json_response, read_json
 from . import exceptions as errors
 from .exceptions import API_VERSION
 from .models import BatchAIBackend, Lro
-from .validation import check_name
+from .provider_operations import provider_operations
+from .validation import check_name, normalize_location
 
 # URL parameter -> the resource kind named in a 400 about it.
 NAMED_PARAMETERS = {"workspace": "workspace", "experiment": "experiment", "cluster": "cluster", "job": "job"}
@@ -32,7 +33,7 @@ def batchai_operation(resource_type: str) -> Callable:
             version = request.args.get("api-version", "")
             if version != API_VERSION:
                 raise errors.unsupported_api_version(version, "Microsoft.BatchAI/" + resource_type)
-            if params["subscription"].lower() != self.backend.subscription_id.lower():
+            if "subscription" in params and params["subscription"].lower() != self.backend.subscription_id.lower():
                 raise errors.subscription_not_found(params["subscription"])
             for parameter, kind in NAMED_PARAMETERS.items():
                 if parameter in params:
@@ -213,6 +214,16 @@ class BatchAIResponses:
         if next_marker is not None:
             body["nextLink"] = self._next_link(request, **{"$skiptoken": next_marker})
         return json_response(body)
+
+    # ---- usages and the provider's operations ---------------------------------------------------
+
+    @batchai_operation("locations/usages")
+    def list_usages(self, request: Request, subscription: str, location: str) -> Response:
+        return self._page(request, self.backend.quotas.usages(normalize_location(location)))
+
+    @batchai_operation("operations")
+    def list_operations(self, request: Request) -> Response:
+        return self._page(request, provider_operations())
 
     # ---- long-running operations -------------------------------------------------------------
 

@@ -41,6 +41,9 @@ url_paths = [
     ("POST", JOB + r"/listRemoteLoginInformation", "list_job_remote_login_information"),
     ("GET", JOB + r"/listRemoteLoginInformation", "list_job_remote_login_information"),
 
+    ("GET", OPERATIONS + r"/usages", "list_usages"),
+    ("GET", r"/providers/Microsoft\.BatchAI/operations", "list_operations"),
+
     ("GET", OPERATIONS + r"/operationresults/(?P<operation>[^/]+)", "get_operation"),
     ("GET", OPERATIONS + r"/operationstatuses/(?P<operation>[^/]+)", "get_operation"),
 ]

@@ -364,7 +364,9 @@ class StorageApplication:
         return [body] if isinstance(body, bytes) else body
 
     def _error(self, request: StorageRequest, error: err.StorageError) -> Reply:
-        headers, body = err.render(error, request.request_id, with_body=request.method != "HEAD")
+        # HEAD and 304 answers carry no body (a client would read it as the next response).
+        headers, body = err.render(error, request.request_id,
+                                   with_body=request.method != "HEAD" and error.status != 304)
         return Reply(error.status, headers, body)
 
     def handle(self, request: StorageRequest) -> Reply:
