@@ -1,16 +1,17 @@
 """Batch AI usages and quotas: what ``GET .../locations/{location}/usages`` reports, and the
 early refusal of a cluster or resize that would pass a quota.
 
-Usage names and units are the service's (spec example ListUsages.json, 2018-05-01): the cluster
-count, the total dedicated and low-priority vCPUs of a region, and the vCPUs per VM family. A
-cluster's vCPUs are its VM size's cores times its nodes (STANDARD_NC6: 6). Current values count
-the nodes clusters have allocated; a create or resize is checked against what the clusters are
-asking for (their target node counts), so that two resizes cannot pass a quota between them.
+Names, order, units and default limits are those the real service returned for api-version
+2018-05-01 in June 2018 (azure-sdk-for-python's recording test_quota_and_usage.yaml; the spec
+example ListUsages.json has the same shape; both under tests/emulator/conformance/): the cluster
+count, the total dedicated vCPUs of the region, the dedicated vCPUs per VM family, then the same
+for low priority. A cluster's vCPUs are its VM size's cores times its nodes (STANDARD_NC6: 6).
+Current values count the nodes clusters have allocated; a create or resize is checked against
+what the clusters ask for (their target node counts), so that two resizes cannot pass a quota
+between them.
 
-Defaults follow the service's documentation (articles/batch-ai/quota-limits.md: 20 clusters per
-region; 10-24 dedicated and low-priority cores per region by subscription type, here 24) and the
-spec example for which families started at 0 (NCv2, NCv3, ND needed a quota request). Limits
-are kept in SQLite per location and can be changed (``set_limit``; ``python -m emulator --quota``).
+Limits are kept in SQLite per location and can be changed (``set_limit``; ``python -m emulator
+--quota``).
 """
 from __future__ import annotations
 
@@ -20,29 +21,27 @@ from . import exceptions as errors
 
 CLUSTERS = "Clusters"
 TOTAL = {"dedicated": "Total Cluster Dedicated Regional vCPUs", "lowpriority": "Total Cluster LowPriority Regional vCPUs"}
-LOCALIZED_TOTAL = {"dedicated": "Total Cluster Dedicated Regional vCPUs",
-                   "lowpriority": "Total Cluster Low Priority Regional vCPUs"}
+NO_LIMIT = -1
 
-#: VM family -> {VM size: cores}, for the families Batch AI kept quotas for (Azure VM size tables).
+#: VM family (as the usages name it, in the recorded order) -> ({VM size: cores}, default limit,
+#: the same for dedicated and low priority). Cores from Azure's VM size tables.
 FAMILIES = {
-    "Standard D Family": {"STANDARD_D1": 1, "STANDARD_D2": 2, "STANDARD_D3": 4, "STANDARD_D4": 8, "STANDARD_D11": 2,
-                          "STANDARD_D12": 4, "STANDARD_D13": 8, "STANDARD_D14": 16},
-    "Standard Dv2 Family": {"STANDARD_D1_V2": 1, "STANDARD_D2_V2": 2, "STANDARD_D3_V2": 4, "STANDARD_D4_V2": 8,
-                            "STANDARD_D5_V2": 16, "STANDARD_D11_V2": 2, "STANDARD_D12_V2": 4, "STANDARD_D13_V2": 8,
-                            "STANDARD_D14_V2": 16, "STANDARD_D15_V2": 20},
-    "Standard NC Family": {"STANDARD_NC6": 6, "STANDARD_NC12": 12, "STANDARD_NC24": 24, "STANDARD_NC24R": 24},
-    "Standard NCv2 Family": {"STANDARD_NC6S_V2": 6, "STANDARD_NC12S_V2": 12, "STANDARD_NC24S_V2": 24,
-                             "STANDARD_NC24RS_V2": 24},
-    "Standard NCv3 Family": {"STANDARD_NC6S_V3": 6, "STANDARD_NC12S_V3": 12, "STANDARD_NC24S_V3": 24,
-                             "STANDARD_NC24RS_V3": 24},
-    "Standard ND Family": {"STANDARD_ND6S": 6, "STANDARD_ND12S": 12, "STANDARD_ND24S": 24, "STANDARD_ND24RS": 24},
-    "Standard NV Family": {"STANDARD_NV6": 6, "STANDARD_NV12": 12, "STANDARD_NV24": 24},
+    "Standard D Family": ({"STANDARD_D1": 1, "STANDARD_D2": 2, "STANDARD_D3": 4, "STANDARD_D4": 8, "STANDARD_D11": 2,
+                           "STANDARD_D12": 4, "STANDARD_D13": 8, "STANDARD_D14": 16}, 24),
+    "Standard Dv2 Family": ({"STANDARD_D1_V2": 1, "STANDARD_D2_V2": 2, "STANDARD_D3_V2": 4, "STANDARD_D4_V2": 8,
+                             "STANDARD_D5_V2": 16, "STANDARD_D11_V2": 2, "STANDARD_D12_V2": 4, "STANDARD_D13_V2": 8,
+                             "STANDARD_D14_V2": 16, "STANDARD_D15_V2": 20}, 24),
+    "Standard NC Family": ({"STANDARD_NC6": 6, "STANDARD_NC12": 12, "STANDARD_NC24": 24, "STANDARD_NC24R": 24}, 24),
+    "Standard NCv2 Family": ({"STANDARD_NC6S_V2": 6, "STANDARD_NC12S_V2": 12, "STANDARD_NC24S_V2": 24,
+                              "STANDARD_NC24RS_V2": 24}, 0),
+    "Standard NCv3 Family": ({"STANDARD_NC6S_V3": 6, "STANDARD_NC12S_V3": 12, "STANDARD_NC24S_V3": 24,
+                              "STANDARD_NC24RS_V3": 24}, 0),
+    "Standard ND Family": ({"STANDARD_ND6S": 6, "STANDARD_ND12S": 12, "STANDARD_ND24S": 24, "STANDARD_ND24RS": 24}, 0),
+    "Standard NV Family": ({"STANDARD_NV6": 6, "STANDARD_NV12": 12, "STANDARD_NV24": 24}, 24),
 }
-_SIZES = {size: (family, cores) for family, sizes in FAMILIES.items() for size, cores in sizes.items()}
-#: Families a new subscription had no quota for (limit 0 in the spec example).
-_REQUEST_ONLY = ("Standard NCv2 Family", "Standard NCv3 Family", "Standard ND Family")
+_SIZES = {size: (family, cores) for family, (sizes, _) in FAMILIES.items() for size, cores in sizes.items()}
 DEFAULT_CLUSTERS = 20
-DEFAULT_CORES = 24
+DEFAULT_REGIONAL_CORES = 24
 
 
 def family_usage_name(family: str, priority: str) -> str:
@@ -50,9 +49,6 @@ def family_usage_name(family: str, priority: str) -> str:
 
 
 def _localized(name: str) -> str:
-    for priority, total in TOTAL.items():
-        if name == total:
-            return LOCALIZED_TOTAL[priority]
     return name.replace("LowPriority", "Low Priority")
 
 
@@ -60,9 +56,9 @@ def default_limits() -> dict:
     """Usage name -> limit, in the order the service listed them."""
     limits = {CLUSTERS: DEFAULT_CLUSTERS}
     for priority in ("dedicated", "lowpriority"):
-        limits[TOTAL[priority]] = DEFAULT_CORES
-        for family in FAMILIES:
-            limits[family_usage_name(family, priority)] = 0 if family in _REQUEST_ONLY else DEFAULT_CORES
+        limits[TOTAL[priority]] = DEFAULT_REGIONAL_CORES
+        for family, (_, default) in FAMILIES.items():
+            limits[family_usage_name(family, priority)] = default
     return limits
 
 
@@ -111,8 +107,8 @@ class Quotas:
         """Change one quota (``location`` None: every location). Names as ``usages`` reports them."""
         if name not in default_limits():
             raise ValueError("unknown Batch AI quota {!r}; known: {}".format(name, ", ".join(default_limits())))
-        if not isinstance(limit, int) or limit < 0:
-            raise ValueError("a quota limit is a whole number >= 0, not {!r}".format(limit))
+        if not isinstance(limit, int) or limit < NO_LIMIT:
+            raise ValueError("a quota limit is a whole number >= 0 (or -1: no limit), not {!r}".format(limit))
         self.store.execute("INSERT OR REPLACE INTO bai_quotas (location, name, quota) VALUES (?, ?, ?)",
                            ((location or "*").lower(), name, limit))
 
@@ -148,12 +144,12 @@ class Quotas:
         candidate = ClusterDemand(cluster_id or -1, location, vm_size, priority, 0, target)
         limits = self.limits(location)
         others = [d for d in self._demands() if d.location.lower() == location.lower() and d.cluster_id != cluster_id]
-        if cluster_id is None and len(others) + 1 > limits[CLUSTERS]:
+        if cluster_id is None and limits[CLUSTERS] != NO_LIMIT and len(others) + 1 > limits[CLUSTERS]:
             raise errors.cluster_quota_reached(CLUSTERS, limits[CLUSTERS], len(others))
         in_use: dict = {}
         for demand in others:
             for name, cores in self._core_usages(demand, max(demand.allocated, demand.target)):
                 in_use[name] = in_use.get(name, 0) + cores
         for name, cores in self._core_usages(candidate, target):
-            if cores and in_use.get(name, 0) + cores > limits[name]:
+            if cores and limits[name] != NO_LIMIT and in_use.get(name, 0) + cores > limits[name]:
                 raise errors.core_quota_reached(name, limits[name], in_use.get(name, 0), cores)

@@ -108,7 +108,7 @@ def test_quota_settings_are_checked_and_kept(tmp_path):
         with pytest.raises(ValueError):
             emu.set_batchai_quota("Standard Q Family Cluster Dedicated vCPUs", 10)
         with pytest.raises(ValueError):
-            emu.set_batchai_quota(NC_DEDICATED, -1)
+            emu.set_batchai_quota(NC_DEDICATED, -2)
         emu.set_batchai_quota(NC_DEDICATED, 0, location="westus2")
     finally:
         emu.stop()
