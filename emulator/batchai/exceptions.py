@@ -70,6 +70,10 @@ def cluster_not_found(name: str) -> ArmError:
     return ArmError(404, "ClusterNotFound", "The specified managed compute cluster {} is not found".format(name))
 
 
+def file_server_not_found(name: str) -> ArmError:
+    return ArmError(404, "FileServerNotFound", "The specified file server {} is not found".format(name))
+
+
 def job_not_found(name: str) -> ArmError:
     return ArmError(404, "JobNotFound", "The specified job {} is not found".format(name))
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, NamedTuple, Optional
 from ..core.arm import BackgroundWork, utc_now
 from ..core.context import Context
 from . import exceptions as errors
+from .fileservers import FileServers
 from .quotas import ClusterDemand, Quotas
 from .validation import (PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
                          max_node_count, normalize_location, strip_secrets, target_node_count, toolkit_of)
@@ -103,6 +104,7 @@ class BatchAIBackend:
         self.work = BackgroundWork(ctx.operations)
         self.runner = None  # the JobRunner, attached by create_service
         self.quotas = Quotas(self.store, self.cluster_demands)
+        self.file_servers = FileServers(self.store, ctx.data_dir / "fileservers", self.subscription_id)
 
     # ---- neighbours --------------------------------------------------------------------------
 
@@ -223,6 +225,7 @@ class BatchAIBackend:
         for cluster in self.store.query("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ?",
                                         (rg, ws)):
             self._delete_cluster_now(cluster)
+        self.file_servers.delete_in_workspace(rg, ws)
         self.store.execute("DELETE FROM bai_experiments WHERE resource_group = ? AND workspace = ?", (rg, ws))
         self.store.execute("DELETE FROM bai_workspaces WHERE id = ?", (row["id"],))
         shutil.rmtree(self.nodes_root / rg / ws, ignore_errors=True)  # empty by now

@@ -21,7 +21,8 @@ from .provider_operations import provider_operations
 from .validation import check_name, normalize_location
 
 # URL parameter -> the resource kind named in a 400 about it.
-NAMED_PARAMETERS = {"workspace": "workspace", "experiment": "experiment", "cluster": "cluster", "job": "job"}
+NAMED_PARAMETERS = {"workspace": "workspace", "experiment": "experiment", "cluster": "cluster", "job": "job",
+                    "file_server": "file server"}
 MAX_RESULTS = 1000
 LINK_EXPIRY_MINUTES = (5, 600)
 
@@ -178,6 +179,41 @@ class BatchAIResponses:
                                               workspace: str, cluster: str) -> Response:
         return self._page(request, self.backend.cluster_remote_logins(resource_group, workspace, cluster))
 
+    # ---- file servers ------------------------------------------------------------------------
+
+    @batchai_operation("workspaces/fileservers")
+    def list_file_servers(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
+        row = self.backend._workspace_row(self.backend.resource_group(resource_group), workspace)
+        return self._page(request, self.backend.file_servers.list(row["resource_group"], row["name"]))
+
+    @batchai_operation("workspaces/fileservers")
+    def create_file_server(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                           file_server: str) -> Response:
+        row = self.backend._writable_workspace(resource_group, workspace)
+        servers = self.backend.file_servers
+        server, work = servers.create(row["resource_group"], row["name"], file_server, read_json(request))
+        resource_id = servers.resource_id(row["resource_group"], row["name"], server["name"])
+        return self._accepted(self.backend._lro(resource_id, row["location"], "create-file-server", work))
+
+    @batchai_operation("workspaces/fileservers")
+    def get_file_server(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                        file_server: str) -> Response:
+        row = self.backend._workspace_row(self.backend.resource_group(resource_group), workspace)
+        servers = self.backend.file_servers
+        return json_response(servers.to_json(servers.get(row["resource_group"], row["name"], file_server)))
+
+    @batchai_operation("workspaces/fileservers")
+    def delete_file_server(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                           file_server: str) -> Response:
+        row = self.backend._workspace_row(self.backend.resource_group(resource_group), workspace)
+        servers = self.backend.file_servers
+        server = servers.find(row["resource_group"], row["name"], file_server)
+        if server is None:
+            return self._accepted(None)
+        resource_id = servers.resource_id(row["resource_group"], row["name"], server["name"])
+        return self._accepted(self.backend._lro(resource_id, row["location"], "delete-file-server",
+                                                servers.begin_delete(server)))
+
     # ---- jobs --------------------------------------------------------------------------------
 
     @batchai_operation("workspaces/experiments/jobs")
@@ -246,7 +282,10 @@ class BatchAIResponses:
         """operationresults (Azure-AsyncOperation) and operationstatuses (Location, the final GET after a
         terminate POST) answer alike: 200 with the operation's status."""
         body = self.operations.status_body(operation, request.url)
-        body["properties"]["resourceId"] = _recorded_resource_id(body["properties"]["resourceId"])
+        if body["status"] == "InProgress":
+            body.pop("properties", None)  # the service named the resource only once the operation ended
+        else:
+            body["properties"]["resourceId"] = _recorded_resource_id(body["properties"]["resourceId"])
         return json_response(body)
 
 

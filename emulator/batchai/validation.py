@@ -36,7 +36,7 @@ TOOLKITS = {
 UNSUPPORTED_MOUNTS = {
     "azureBlobFileSystems": "the emulator has no Blob service, so Azure Blob containers cannot be mounted; "
                             "use azureFileShares",
-    "fileServers": "Batch AI file servers are not emulated; use azureFileShares",
+    "fileServers": "mounting Batch AI file servers is not emulated yet; use azureFileShares",
     "unmanagedFileSystems": "unmanaged file systems cannot be mounted by the emulator; use azureFileShares",
 }
 

@@ -20,6 +20,7 @@ RECORDED_LENGTHS = {  # content-length of each recorded response
     "experiment.recorded-2018.json": 424, "experiment-not-found.recorded-2018.json": 96,
     "job-running.recorded-2018.json": 1472, "job-terminated.recorded-2018.json": 1606,
     "listoutputfiles.recorded-2018.json": 2499, "ListUsages.recorded-2018.json": 2850,
+    "fileserver.recorded-2018.json": 984, "operation-inprogress.recorded-2018.json": 299,
 }
 API = "2018-05-01"
 
