@@ -37,6 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--target", choices=("local", "azure"), help="override [quickstart] target")
     parser.add_argument("--epochs", type=int, help="training epochs (overrides [job] epochs)")
     parser.add_argument("--mnist-dir", type=Path, help="directory with the four MNIST .gz files (else cache or download)")
+    parser.add_argument("--mirror", action="append", metavar="URL",
+                        help="MNIST mirror base URL to download from (repeatable; default: $MNIST_MIRROR, else the "
+                             "public mirrors)")
     parser.add_argument("--keep", action="store_true", help="keep the resources at the end (scripts/cleanup.py deletes them)")
     parser.add_argument("--show-sas", action="store_true", help="print download URLs with their SAS signatures")
     return parser.parse_args(argv)
@@ -50,49 +53,51 @@ def main(argv=None) -> int:
     warn_if_readable_by_others(config.path)
     print("Configuration: {} (target: {})".format(config.path, config.target))
 
-    # 2. Create the Resource Manager, Batch AI and Azure Files clients.
+    # 2. Prepare the MNIST data first: a missing or broken dataset fails before anything is created.
+    data_files = steps.prepare_mnist_data(config.path.parent / "data" / "mnist-cntk", args.mnist_dir, args.mirror)
+
+    # 3. Create the Resource Manager, Batch AI and Azure Files clients.
     clients = create_clients(config)
     group_created, job_submitted, interrupted, job, cleaned_up = False, False, False, None, True
     try:
-        # 3. Create the resource group.
+        # 4. Create the resource group.
         steps.create_resource_group(clients.resource, config.resource_group, config.location)
         group_created = True
         print("Created resource group {}".format(config.resource_group))
 
-        # 4. Prepare the MNIST data and upload it with the training script to the file share.
-        data_files = steps.prepare_mnist_data(config.path.parent / "data" / "mnist-cntk", args.mnist_dir)
+        # 5. Upload the data and the training script to the file share.
         share = steps.create_file_share(clients.files, config.share, config.directory)
         steps.upload_files(share, config.directory, data_files + [SAMPLE_SCRIPT])
         print("Uploaded the data and {} to {}/{}".format(SAMPLE_SCRIPT.name, config.share, config.directory))
 
-        # 5. Create the workspace.
+        # 6. Create the workspace.
         steps.create_workspace(clients.batchai, config.resource_group, config.workspace, config.location)
         print("Created workspace {}".format(config.workspace))
 
-        # 6. Create the GPU cluster with the file share mounted.
+        # 7. Create the GPU cluster with the file share mounted.
         cluster = steps.create_cluster(
             clients.batchai, config.resource_group, config.workspace, config.cluster, config.vm_size,
             config.node_count, config.admin_user_name, clients.admin_user_password, clients.storage_account_name,
             clients.storage_account_key, clients.azure_file_url(config.share))
         print("Created cluster {} ({} x {})".format(config.cluster, config.node_count, config.vm_size))
 
-        # 7. Monitor the cluster until its node is ready.
+        # 8. Monitor the cluster until its node is ready.
         steps.wait_for_cluster(clients.batchai, config.resource_group, config.workspace, config.cluster,
                                clients.monitor_interval)
 
-        # 8. Create the experiment and the training job.
+        # 9. Create the experiment and the training job.
         steps.create_experiment(clients.batchai, config.resource_group, config.workspace, config.experiment)
         steps.create_job(clients.batchai, config.resource_group, config.workspace, config.experiment, config.job,
                          cluster.id, config.image, config.directory, config.epochs)
         job_submitted = True
         print("Created job {} in experiment {}".format(config.job, config.experiment))
 
-        # 9. Monitor the job, following its training progress in stderr.txt.
+        # 10. Monitor the job, following its training progress in stderr.txt.
         job = steps.monitor_job(clients.batchai, config.resource_group, config.workspace, config.experiment,
                                 config.job, clients.monitor_interval, on_output=_write_through)
         print(steps.job_summary(job))
 
-        # 10. List the stdout and stderr files, and 11. the model files, with their download URLs.
+        # 11. List the stdout and stderr files, and 12. the model files, with their download URLs.
         show = (lambda url: url) if args.show_sas else steps.hide_signature
         listings = {}
         for directory_id in ("stdouterr", "MODEL"):
@@ -103,7 +108,7 @@ def main(argv=None) -> int:
                 if output.download_url:
                     print("  {} ({} bytes) {}".format(output.name, output.content_length, show(output.download_url)))
 
-        # 12. Download the final model and the training plot into ./outputs.
+        # 13. Download the final model and the training plot into ./outputs.
         for output in listings["MODEL"]:
             if output.name in ("ConvNet_MNIST.onnx", "ConvNet_MNIST_training.png") and output.download_url:
                 path = steps.download_output_file(output.download_url, OUTPUTS / output.name)
@@ -112,7 +117,7 @@ def main(argv=None) -> int:
         interrupted = True
         print("\nInterrupted: stopping the job and cleaning up.", flush=True)
     finally:
-        # 13. Delete the job, the cluster, the workspace, the share and the resource group.
+        # 14. Delete the job, the cluster, the workspace, the share and the resource group.
         try:
             if group_created:  # everything else lives in it or after it
                 cleaned_up = _clean_up(clients, config, stop_job=interrupted and job_submitted, keep=args.keep)
@@ -124,7 +129,7 @@ def main(argv=None) -> int:
 
 
 def _clean_up(clients, config, stop_job: bool, keep: bool) -> bool:
-    """Step 13; a failure here is reported as a warning, so that it never hides the error that led here."""
+    """Step 14; a failure here is reported as a warning, so that it never hides the error that led here."""
     try:
         if stop_job:
             _ignore_missing(steps.terminate_job, clients.batchai, config.resource_group, config.workspace,

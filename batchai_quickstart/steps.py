@@ -37,15 +37,17 @@ def create_resource_group(resource_client: ResourceManagementClient, name: str, 
 
 # 4. Data and file share ----------------------------------------------------------------------
 
-def prepare_mnist_data(out_dir: Path, mnist_dir: Optional[Path] = None) -> List[Path]:
+def prepare_mnist_data(out_dir: Path, mnist_dir: Optional[Path] = None,
+                       mirrors: Optional[List[str]] = None) -> List[Path]:
     """Make the MNIST training and test files in CNTK's text format, once.
 
     The four original MNIST files come from ``mnist_dir`` when given, else from a local cache,
-    else from a checksummed download. Returns the paths of Train- and Test-28x28_cntk_text.txt.
+    else from a checksummed download (from ``mirrors`` when given). Returns the paths of
+    Train- and Test-28x28_cntk_text.txt.
     """
     from .mnist import prepare_mnist
 
-    return list(prepare_mnist(out_dir, mnist_dir=mnist_dir))
+    return list(prepare_mnist(out_dir, mnist_dir=mnist_dir, mirrors=mirrors))
 
 
 def create_file_share(share_service: ShareServiceClient, share_name: str, directory: str) -> ShareClient:

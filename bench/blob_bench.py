@@ -19,11 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from azure.storage.blob import BlobServiceClient
 
-from azure.storage.blob import BlobServiceClient  # noqa: E402
-
-import emulator  # noqa: E402
+import emulator
 
 REPEATS = 3
 MiB = 2 ** 20

@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from batchai_quickstart import mnist  # noqa: E402  (needs the sys.path entry above)
+from batchai_quickstart import mnist
 
 SPEEDUP_GOAL = 10.0
 

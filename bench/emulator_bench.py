@@ -20,13 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from azure.mgmt.batchai import BatchAI, models  # noqa: E402
-from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: E402
-from azure.storage.fileshare import ShareFileClient, ShareServiceClient  # noqa: E402
+from azure.mgmt.batchai import BatchAI, models
+from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.storage.fileshare import ShareFileClient, ShareServiceClient
 
-import emulator  # noqa: E402
+import emulator
 
 POLL_SECONDS = 0.010
 RG, WS, EXP, SHARE = "benchrg", "benchws", "benchexp", "bench"

@@ -45,7 +45,6 @@ def load_sample():
 
 def prepare_data(data_dir, mnist_dir):
     names = ('Train-28x28_cntk_text.txt', 'Test-28x28_cntk_text.txt')
-    sys.path.insert(0, ROOT)
     try:
         from batchai_quickstart.mnist import prepare_mnist
     except ImportError:

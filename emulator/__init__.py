@@ -15,13 +15,14 @@ from typing import Optional, Union
 from .core.arm import ArmApplication, Operations
 from .core.bearer import EmulatorCredential
 from .core.context import Context
+from .core.datadir import DataDirInUse, create_private_file, lock, make_private
 from .core.routing import Router
 from .core.secrets import load_identity
 from .core.serving import Server
 from .core.store import Store
-from .core.tls import ensure_certificate
+from .core.tls import DEFAULT_HOSTS, ensure_certificate
 
-__all__ = ["Emulator", "start"]
+__all__ = ["DataDirInUse", "Emulator", "start"]
 log = logging.getLogger("emulator")
 
 
@@ -40,8 +41,9 @@ class Emulator:
     call) and ``begin_*().result()`` returns in well under a second; the SDK default is 30 s.
     """
 
-    def __init__(self, context: Context, servers: list, temporary: bool) -> None:
+    def __init__(self, context: Context, servers: list, temporary: bool, data_dir_lock) -> None:
         self._context = context
+        self._data_dir_lock = data_dir_lock
         self._servers = servers
         self._temporary = temporary
         identity = context.identity
@@ -100,6 +102,7 @@ class Emulator:
             if service.close:
                 service.close()
         self._context.store.close()
+        self._data_dir_lock.release()
         if self._temporary:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -119,18 +122,32 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     """Start the emulator and return it once it accepts requests.
 
     ``data_dir`` holds all state (database, share contents, nodes, certificate); None means a
-    temporary directory removed by ``stop()``. Ports 0 pick free ones. Identity values left
+    temporary directory removed by ``stop()``. It is made private to its owner (0700) and locked:
+    a second emulator on it gets DataDirInUse. Ports 0 pick free ones. Identity values left
     None are read from ``data_dir`` or made at random the first time.
     """
+    temporary = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="batchai-emulator-")) if temporary else Path(data_dir).resolve()
+    make_private(root)
+    data_dir_lock = lock(root)
+    try:
+        return _start(root, temporary, data_dir_lock, arm_port, files_port, account_name, account_key, token,
+                      subscription_id, blob_port)
+    except BaseException:
+        data_dir_lock.release()
+        raise
+
+
+def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port: int, account_name, account_key,
+           token, subscription_id, blob_port: int) -> Emulator:
     # Imported here so that `import emulator` stays light for clients that only read settings.
     from . import batchai, blob, files, resourcemanager
 
-    temporary = data_dir is None
-    root = Path(tempfile.mkdtemp(prefix="batchai-emulator-")) if temporary else Path(data_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    create_private_file(root / "emulator.db")
     store = Store(root / "emulator.db")
     identity = load_identity(store, account_name, account_key, token, subscription_id)
-    certificate = ensure_certificate(root / "tls")
+    # <account>.blob.core.localhost: the host-style Blob address azure-ai-ml builds (suffix core.localhost)
+    certificate = ensure_certificate(root / "tls", DEFAULT_HOSTS + ("*.blob.core.localhost",))
     arm_server = Server(arm_port, certificate=certificate)
     files_server = Server(files_port)
     blob_server = Server(blob_port, certificate=certificate)  # https: azure-ai-ml builds https blob URLs
@@ -142,6 +159,8 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     for name, package in (("files", files), ("blob", blob), ("batchai", batchai),
                           ("resourcemanager", resourcemanager)):
         context.services[name] = package.create_service(context)
+    (root / "nodes").mkdir(mode=0o700, exist_ok=True)  # made later by the runner: private from the start
+    make_private(root)  # the directories the services made at its top level too
     router = Router()
     for name in ("resourcemanager", "batchai"):
         service = context.services[name]
@@ -150,4 +169,4 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     files_server.serve(files.create_app(context.services["files"]))
     blob_server.serve(blob.create_app(context.services["blob"]))
     log.info("emulator serving %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url, root)
-    return Emulator(context, [arm_server, files_server, blob_server], temporary)
+    return Emulator(context, [arm_server, files_server, blob_server], temporary, data_dir_lock)

@@ -15,6 +15,7 @@ import sys
 import threading
 
 from . import start
+from .runner.processes import become_subreaper, reap_orphans
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Orphans of jobs (``setsid cmd &``) are re-parented to this process, which reaps them.
+    become_subreaper()
     try:
         emulator = start(args.data_dir, args.arm_port, args.files_port, args.account_name,
                          args.account_key, args.token, args.subscription_id, args.blob_port)
@@ -62,7 +65,7 @@ def main(argv=None) -> int:
     print(json.dumps(emulator.describe()), flush=True)
     try:
         while not stop.wait(0.5):
-            pass
+            reap_orphans()
     finally:
         emulator.stop()
     return 0

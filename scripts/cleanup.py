@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from azure.core.exceptions import AzureError  # noqa: E402
+from azure.core.exceptions import AzureError
 
-from batchai_quickstart import steps  # noqa: E402
-from batchai_quickstart.azure_errors import describe_azure_error  # noqa: E402
-from batchai_quickstart.clients import create_clients  # noqa: E402
-from batchai_quickstart.config import ConfigError, find_config, load_config  # noqa: E402
+from batchai_quickstart import steps
+from batchai_quickstart.azure_errors import describe_azure_error
+from batchai_quickstart.clients import create_clients
+from batchai_quickstart.config import ConfigError, find_config, load_config
 
 
 def main(argv=None) -> int:

@@ -17,10 +17,8 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from batchai_quickstart import mnist  # noqa: E402  (needs the sys.path entry above)
+from batchai_quickstart import mnist
 
 
 def write_gzipped(path: Path, payload: bytes) -> None:

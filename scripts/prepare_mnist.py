@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from batchai_quickstart.mnist import MnistError, prepare_mnist  # noqa: E402  (needs the sys.path entry above)
+from batchai_quickstart.mnist import MnistError, prepare_mnist
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -1,13 +1,11 @@
 """Shared fixtures: a real emulator and real Azure SDK clients pointed at it."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 # Small LRO polling interval: the emulator sends no Retry-After (see emulator.Emulator).
 POLL = 0.05

@@ -17,7 +17,7 @@ from sample_checks import check_sigterm_stops_promptly, epoch_results
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'samples' / 'ConvNet_MNIST.py'
 SMALL = ROOT / 'tests' / 'data' / 'mnist-small'           # first 2000 train / 500 test images
-FULL = Path('/work/shared/data/mnist')                    # fallback: the same subset cut from the full files
+FULL = ROOT.parent / 'shared' / 'data' / 'mnist'         # (../shared) fallback: the same subset cut from the full files
 EPOCHS = 6                                                # on 2000 images; epoch 6 switches momentum on
 
 

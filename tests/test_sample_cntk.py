@@ -8,10 +8,10 @@ scripts/setup_cntk.sh makes such an interpreter and prints both variables:
     eval "$(scripts/setup_cntk.sh | tail -n 1)"; .venv/bin/python -m pytest tests/test_sample_cntk.py
 """
 import csv
+import importlib.util
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +29,21 @@ import sys
 import numpy as np
 import cntk
 model, test_file, out = sys.argv[1:4]
-sys.path.insert(0, {sample_dir!r})
-from ConvNet_MNIST import read_ctf
+from ConvNet_MNIST import read_ctf  # samples/ is on PYTHONPATH
 x, y = read_ctf(test_file)
 z = cntk.load_model(model)
-logits = np.asarray(z.eval({{z.arguments[0]: x.reshape(-1, 1, 28, 28).astype(np.float32)}})).reshape(len(y), -1)
+logits = np.asarray(z.eval({z.arguments[0]: x.reshape(-1, 1, 28, 28).astype(np.float32)})).reshape(len(y), -1)
 np.save(out, logits[:8])
 print(int((logits.argmax(axis=1) != y).sum()))
-'''.format(sample_dir=str(SCRIPT.parent))
+'''
+
+
+def load_sample():
+    """samples/ConvNet_MNIST.py as a module."""
+    spec = importlib.util.spec_from_file_location('ConvNet_MNIST', str(SCRIPT))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope='module')
@@ -125,18 +132,16 @@ def test_cntk_checkpoint_and_onnx_model_agree(trained, cntk_python, ctf_dir, tmp
     outputs = tmp_path / 'logits.npy'
     evaluated = subprocess.run([cntk_python, '-c', EVALUATE, str(model_dir / 'ConvNet_MNIST_0.dnn'),
                                 str(ctf_dir / 'Test-28x28_cntk_text.txt'), str(outputs)],
-                               capture_output=True, text=True, timeout=300, env=dict(os.environ))
+                               capture_output=True, text=True, timeout=300,
+                               env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                   filter(None, [str(SCRIPT.parent), os.environ.get('PYTHONPATH')]))))
     assert evaluated.returncode == 0, evaluated.stderr
     # the last checkpoint is the model that was tested
     assert int(evaluated.stdout.split()[-1]) / 5.0 == pytest.approx(final_error(result.stderr), abs=0.001)
 
     onnx = pytest.importorskip('onnx')
     from onnx.reference import ReferenceEvaluator
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        from ConvNet_MNIST import read_ctf
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    read_ctf = load_sample().read_ctf
     onnx_model = onnx.load(str(model_dir / 'ConvNet_MNIST.onnx'))
     onnx.checker.check_model(onnx_model)
     x, _ = read_ctf(str(ctf_dir / 'Test-28x28_cntk_text.txt'))

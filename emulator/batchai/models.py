@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import os
 import posixpath
 import shutil
 import sqlite3
@@ -24,8 +23,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
-from ..core.arm import BackgroundWork, utc_now
+from ..core.arm import ArmError, BackgroundWork, utc_now
 from ..core.context import Context
+from ..files.exceptions import StorageError
 from . import exceptions as errors
 from .fileservers import FileServers
 from .quotas import ClusterDemand, Quotas
@@ -741,19 +741,28 @@ class BatchAIBackend:
         _, experiment = self._experiment_of(rg, ws, exp)
         row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
         share, base = self._output_location(row, directory_id)
-        share_root = self._share_root(share)
+        self._share_root(share)
         inner = _relative_directory(directory)
         path_in_share = "/".join(base + inner)
-        target = share_root.joinpath(*base, *inner)
-        resolved_root = share_root.resolve()
-        if target.exists() and resolved_root not in (target.resolve(), *target.resolve().parents):
-            raise errors.invalid_parameter("The directory '{}' is outside the output directory.".format(directory))
-        entries = sorted(os.scandir(target), key=lambda e: e.name) if target.is_dir() else []
+        try:  # the File service's listing: links are followed only inside the share, odd names left out
+            entries = self.files.list_directory(share, base + inner)[0]
+        except StorageError as exc:
+            if exc.status != 404:
+                raise errors.invalid_parameter("The directory '{}' cannot be listed: {}".format(
+                    directory, exc.details.get("Reason", exc.message))) from None
+            entries = []
         if marker:
             entries = [e for e in entries if e.name > marker]
         page, more = entries[:max_results], len(entries) > max_results
         files = [self._file_entry(share, path_in_share, entry, expiry_minutes) for entry in page]
         return files, (page[-1].name if more else None)
+
+    def output_share_location(self, row: sqlite3.Row, directory_id: str) -> Optional[tuple]:
+        """(share, path parts in the share) of a job's output directory, or None when it is on no share."""
+        try:
+            return self._output_location(row, directory_id)
+        except ArmError:
+            return None
 
     def _share_root(self, share: str) -> Path:
         try:
@@ -761,14 +770,13 @@ class BatchAIBackend:
         except LookupError:
             raise errors.share_gone(share) from None
 
-    def _file_entry(self, share: str, directory_in_share: str, entry: os.DirEntry, expiry_minutes: int) -> dict:
-        if entry.is_dir():
+    def _file_entry(self, share: str, directory_in_share: str, entry, expiry_minutes: int) -> dict:
+        if entry.is_dir:
             return {"name": entry.name, "fileType": "directory"}
-        stat = entry.stat()
         path = posixpath.join(directory_in_share, entry.name)
         return {"name": entry.name, "fileType": "file",
                 "downloadUrl": self.files.file_sas_url(share, path, expiry_minutes, "rl"),
-                "properties": {"lastModified": _iso_mtime(stat.st_mtime), "contentLength": stat.st_size}}
+                "properties": {"lastModified": _iso_mtime(entry.mtime_ns / 1e9), "contentLength": entry.size}}
 
     def _output_location(self, row: sqlite3.Row, directory_id: str) -> tuple:
         """(share, path parts in the share) of the stdouterr folder or of an output directory."""

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from typing import Any, Optional
 
 from . import exceptions as errors
 
-NAME_PATTERN = re.compile(r"^[-\w]{1,64}$")
-ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DIRECTORY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
+# Patterns are used with fullmatch: "$" would also match before a final newline.
+NAME_PATTERN = re.compile(r"[-\w]{1,64}", re.ASCII)
+ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DIRECTORY_ID_PATTERN = re.compile(r"[A-Za-z0-9_]+")
 DURATION_PATTERN = re.compile(
-    r"^P(?!$)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
+    r"P(?!\Z)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?", re.IGNORECASE)
+#: The longest maxWallClockTime a timer can wait for (about 292 years).
+MAX_WALL_CLOCK_SECONDS = threading.TIMEOUT_MAX
 
 DEFAULT_MAX_WALL_CLOCK_TIME = "P7D"
 MAX_NODES_PER_CLUSTER = 100  # the service's quota (reference 2.6)
@@ -33,6 +37,11 @@ TOOLKITS = {
     "caffeSettings": "caffe", "caffe2Settings": "caffe2", "chainerSettings": "chainer",
     "customToolkitSettings": "custom", "customMpiSettings": "custommpi", "horovodSettings": "horovod",
 }
+# Typed fields of the toolkit blocks (ToolkitSettings models of the 2018-05-01 API).
+TOOLKIT_STRING_FIELDS = ("languageType", "configFilePath", "pythonScriptFilePath", "pythonInterpreterPath",
+                         "commandLineArgs", "commandLine", "communicationBackend", "masterCommandLineArgs",
+                         "workerCommandLineArgs", "parameterServerCommandLineArgs")
+TOOLKIT_INTEGER_FIELDS = ("processCount", "workerCount", "parameterServerCount")
 UNSUPPORTED_MOUNTS = {
     "azureBlobFileSystems": "the emulator has no Blob service, so Azure Blob containers cannot be mounted; "
                             "use azureFileShares",
@@ -45,7 +54,7 @@ UNSUPPORTED_MOUNTS = {
 
 def check_name(kind: str, value: str) -> str:
     """Workspace, experiment, cluster and job names: ``^[-\\w_]+$``, 1-64 characters."""
-    if not NAME_PATTERN.match(value or ""):
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
         raise errors.invalid_name(kind, value)
     return value
 
@@ -67,7 +76,7 @@ def check_tags(tags: Any) -> dict:
 
 def parse_duration(text: str) -> float:
     """Seconds in an ISO-8601 duration such as ``P7D``, ``PT2S`` or ``P1DT12H``."""
-    match = DURATION_PATTERN.match(text or "")
+    match = DURATION_PATTERN.fullmatch(text) if isinstance(text, str) else None
     if not match:
         raise errors.invalid_parameter(
             "constraints.maxWallClockTime '{}' is not an ISO-8601 duration such as 'P7D' or 'PT2H30M'.".format(text))
@@ -76,6 +85,9 @@ def parse_duration(text: str) -> float:
                + parts.get("minutes", 0) * 60 + parts.get("seconds", 0))
     if seconds <= 0:
         raise errors.invalid_parameter("constraints.maxWallClockTime must be longer than zero.")
+    if seconds > MAX_WALL_CLOCK_SECONDS:
+        raise errors.invalid_parameter("constraints.maxWallClockTime '{}' is too long: at most {:.0f} days.".format(
+            text, MAX_WALL_CLOCK_SECONDS // 86400))
     return seconds
 
 
@@ -117,7 +129,7 @@ def check_environment(variables: Any, path: str, secret: bool = False) -> list:
     for index, item in enumerate(items):
         item_path = "{}[{}]".format(path, index)
         name = _required_string(item, "name", item_path + ".name", "every variable needs a name")
-        if not ENV_NAME_PATTERN.match(name):
+        if not ENV_NAME_PATTERN.fullmatch(name):
             raise errors.invalid_parameter("{}.name '{}' is not a valid environment variable name.".format(
                 item_path, name))
         if secret and item.get("valueSecretReference") is not None:
@@ -235,13 +247,42 @@ def toolkit_of(props: dict) -> str:
     return named[0]
 
 
+def _check_toolkit_types(settings: dict, path: str) -> None:
+    for key in TOOLKIT_STRING_FIELDS:
+        if settings.get(key) is not None and not isinstance(settings[key], str):
+            raise errors.invalid_parameter("The property '{}.{}' must be a string; got {!r}.".format(
+                path, key, settings[key]))
+    for key in TOOLKIT_INTEGER_FIELDS:
+        if settings.get(key) is not None:
+            _int_in_range(settings[key], "{}.{}".format(path, key), 1, MAX_NODES_PER_CLUSTER * 64)
+
+
+def check_path_suffix(suffix: Any, path: str, variables: list) -> None:
+    """An output directory's pathSuffix stays inside the job's output folder: relative, no '..', also
+    in the job's own variables it names (it is expanded with them)."""
+    if suffix is None:
+        return
+    if not isinstance(suffix, str):
+        raise errors.invalid_parameter("The property '{}' must be a string.".format(path))
+    named = [v.get("value") for v in variables if isinstance(v.get("value"), str) and isinstance(v.get("name"), str)
+             and ("$" + v["name"] in suffix or "${" + v["name"] + "}" in suffix)]
+    if any(_leaves_folder(text) for text in [suffix] + named):
+        raise errors.invalid_parameter(
+            "{} '{}' must be a relative path inside the job's output folder (no leading '/', no '..').".format(
+                path, suffix))
+
+
+def _leaves_folder(text: str) -> bool:
+    return text.startswith("/") or ".." in text.replace("\\", "/").split("/") or "\0" in text
+
+
 def _check_directories(props: dict) -> None:
     for kind, required in (("inputDirectories", "path"), ("outputDirectories", "pathPrefix")):
         seen = set()
         for index, directory in enumerate(_list(props.get(kind), "properties." + kind)):
             item_path = "properties.{}[{}]".format(kind, index)
             directory_id = _required_string(directory, "id", item_path + ".id", "the directory id")
-            if not DIRECTORY_ID_PATTERN.match(directory_id):
+            if not DIRECTORY_ID_PATTERN.fullmatch(directory_id):
                 raise errors.invalid_parameter(
                     "{}.id '{}' must be letters, digits and '_' (it becomes AZ_BATCHAI_{}_<ID>).".format(
                         item_path, directory_id, "INPUT" if kind == "inputDirectories" else "OUTPUT"))
@@ -249,6 +290,9 @@ def _check_directories(props: dict) -> None:
                 raise errors.invalid_parameter("{}.id '{}' is used twice or reserved.".format(item_path, directory_id))
             seen.add(directory_id.lower())
             _required_string(directory, required, "{}.{}".format(item_path, required), "the directory path")
+            if kind == "outputDirectories":
+                check_path_suffix(directory.get("pathSuffix"), item_path + ".pathSuffix",
+                                  _list(props.get("environmentVariables"), "properties.environmentVariables"))
 
 
 def check_job(body: dict) -> dict:
@@ -265,9 +309,12 @@ def check_job(body: dict) -> dict:
     props["schedulingPriority"] = priority
     toolkit = toolkit_of(props)
     settings = _object(props[toolkit], "properties." + toolkit)
+    _check_toolkit_types(settings, "properties." + toolkit)
     if toolkit in ("customToolkitSettings", "customMpiSettings"):
         _required_string(settings, "commandLine", "properties.{}.commandLine".format(toolkit), "the command to run")
     elif not settings.get("pythonScriptFilePath") and not settings.get("configFilePath"):
+        raise errors.missing_property("properties.{}.pythonScriptFilePath".format(toolkit), "the script to run")
+    if settings.get("pythonScriptFilePath") is not None and not settings["pythonScriptFilePath"].strip():
         raise errors.missing_property("properties.{}.pythonScriptFilePath".format(toolkit), "the script to run")
     if props.get("jobPreparation") is not None:
         _required_string(_object(props["jobPreparation"], "properties.jobPreparation"), "commandLine",
@@ -277,7 +324,8 @@ def check_job(body: dict) -> dict:
     check_environment(props.get("environmentVariables"), "properties.environmentVariables")
     check_environment(props.get("secrets"), "properties.secrets", secret=True)
     constraints = _object(props.get("constraints"), "properties.constraints")
-    limit = constraints.get("maxWallClockTime") or DEFAULT_MAX_WALL_CLOCK_TIME
+    limit = constraints.get("maxWallClockTime")
+    limit = DEFAULT_MAX_WALL_CLOCK_TIME if limit is None or limit == "" else limit
     parse_duration(limit)
     props["constraints"] = dict(constraints, maxWallClockTime=limit)
     return props

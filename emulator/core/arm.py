@@ -10,6 +10,7 @@ import threading
 import uuid
 from typing import Any, Callable, Optional
 
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from .bearer import check_authorization
@@ -44,18 +45,59 @@ def error_response(status: int, code: str, message: str) -> Response:
     return json_response({"error": {"code": code, "message": message}}, status)
 
 
+#: Resource Manager refuses larger request bodies (413 RequestContentTooLarge).
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+#: Nesting deeper than this is refused (no Batch AI body comes close).
+MAX_JSON_DEPTH = 64
+
+
 def read_json(request: Request) -> dict:
     """The request body as a JSON object; an empty body is ``{}``."""
-    data = request.get_data(cache=True)
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        raise _too_large()
+    request.max_content_length = MAX_REQUEST_BYTES  # also bounds a chunked body
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise _too_large() from None
     if not data.strip():
         return {}
     try:
         body = json.loads(data)
+    except RecursionError:
+        raise _too_deep() from None
     except ValueError as exc:
         raise ArmError(400, "InvalidRequestContent", "The request content is not valid JSON: {}".format(exc))
     if not isinstance(body, dict):
         raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise _too_deep()
     return body
+
+
+def _too_large() -> ArmError:
+    return ArmError(413, "RequestContentTooLarge", "The request content size exceeds the maximum size of 4 MB.")
+
+
+def _too_deep() -> ArmError:
+    return ArmError(400, "InvalidRequestContent",
+                    "The request content is nested more than {} levels deep.".format(MAX_JSON_DEPTH))
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and lists nest in ``value`` (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 class ArmApplication:

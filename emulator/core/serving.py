@@ -1,18 +1,30 @@
-"""HTTP(S) serving with werkzeug's threaded WSGI server, bound to loopback only."""
+"""HTTP(S) serving with werkzeug's threaded WSGI server, bound to loopback only.
+
+werkzeug wraps the listening socket in TLS, so its accepting thread does every handshake: one
+client that connects and never sends a ClientHello would stall every other client. Here the
+listening socket stays plain; each connection's own thread does its handshake (with a time
+limit), and every connection gets a read/write timeout, so a silent or slow client only ever
+holds its own thread. ``stop()`` closes open connections too, so stopping never waits on a client.
+"""
 from __future__ import annotations
 
 import logging
 import re
+import socket
 import ssl
 import threading
 from pathlib import Path
 from typing import Callable, Optional
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 LOOPBACK = "127.0.0.1"
 #: The environ key holding the request's headers as sent: ``[(name, value), ...]``.
 RAW_HEADERS = "emulator.raw_headers"
+#: Seconds a client has to complete its TLS handshake.
+HANDSHAKE_TIMEOUT = 10.0
+#: Seconds a connection may stay silent (idle keep-alive, or a request or response stalled midway).
+IDLE_TIMEOUT = 120.0
 log = logging.getLogger("emulator.http")
 
 # Query parameters that carry secrets (SAS signatures) never reach the log.
@@ -47,18 +59,61 @@ class _LateBoundApp:
         return self.app(environ, start_response)
 
 
-class Server:
-    """One listening socket served by a daemon thread."""
+class _ConnectionThreadServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with the TLS handshake moved into each connection's thread."""
 
-    def __init__(self, port: int = 0, certificate: Optional[tuple[Path, Path]] = None) -> None:
+    def __init__(self, port: int, app: Callable, tls: Optional[ssl.SSLContext], handshake_timeout: float,
+                 idle_timeout: float) -> None:
+        handler = type("_Handler", (_QuietHandler,), {"timeout": idle_timeout})
+        super().__init__(LOOPBACK, port, app, handler)  # a plain listening socket
+        self.ssl_context = tls  # werkzeug reads it for wsgi.url_scheme and for its TLS error handling
+        self.daemon_threads = True
+        self._handshake_timeout = handshake_timeout
+        self._connections: dict = {}  # accepted socket -> the socket now serving it (TLS-wrapped or not)
+        self._connections_lock = threading.Lock()
+
+    def process_request_thread(self, request, client_address) -> None:
+        raw = request
+        with self._connections_lock:
+            self._connections[raw] = raw
+        try:
+            if self.ssl_context is not None:
+                request.settimeout(self._handshake_timeout)
+                try:
+                    request = self.ssl_context.wrap_socket(request, server_side=True)
+                except (OSError, ValueError) as exc:  # timeouts, TLS alerts, resets, a stop meanwhile
+                    log.debug("TLS handshake with %s failed: %s", client_address, exc)
+                    self.shutdown_request(request)
+                    return
+                with self._connections_lock:  # wrapping detached the accepted socket
+                    self._connections[raw] = request
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.pop(raw, None)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections.values())
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class Server:
+    """One listening socket served by a daemon thread, one thread per connection."""
+
+    def __init__(self, port: int = 0, certificate: Optional[tuple[Path, Path]] = None,
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._app = _LateBoundApp()
         context = None
         if certificate:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
             context.load_cert_chain(str(certificate[0]), str(certificate[1]))
-        self._server = make_server(LOOPBACK, port, self._app, threaded=True, ssl_context=context,
-                                   request_handler=_QuietHandler)
-        self._server.daemon_threads = True
+        self._server = _ConnectionThreadServer(port, self._app, context, handshake_timeout, idle_timeout)
         self.port = self._server.server_port
         self.scheme = "https" if certificate else "http"
         self.url = "{}://{}:{}".format(self.scheme, LOOPBACK, self.port)
@@ -75,3 +130,4 @@ class Server:
             self._server.shutdown()
             self._thread.join(timeout=5)
         self._server.server_close()
+        self._server.close_connections()

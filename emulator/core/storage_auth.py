@@ -35,6 +35,8 @@ from . import storage_errors as err
 DEFAULT_VERSION = "2026-10-06"
 #: How far a SharedKey request's x-ms-date/Date may be from the server's clock (as Azure).
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=15)
+#: The first REST version of the storage services; older or malformed x-ms-version values are refused.
+FIRST_VERSION = "2014-02-14"
 
 _SIGNED_HEADERS = ("content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
                    "if-modified-since", "if-match", "if-none-match", "if-unmodified-since")
@@ -54,6 +56,22 @@ class Grant:
     permissions: str = ""
     resource: str = ""          # the SAS's sr: one item (file, blob) or its container (share, container)
     overrides: dict = field(default_factory=dict)  # SAS response header overrides (rscc ... rsct)
+
+
+def valid_version(value: str) -> Optional[str]:
+    """``value`` when it is a REST version the service could know (a date from FIRST_VERSION on)."""
+    try:
+        day = datetime.date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        day = None
+    return value if day is not None and value >= FIRST_VERSION else None
+
+
+def check_version(value: str) -> None:
+    """Refuse a malformed x-ms-version as the service does (400 InvalidHeaderValue)."""
+    if value and valid_version(value) is None:
+        raise err.invalid_header_value("x-ms-version", value[:64], "Expected a REST version such as {} (from {} on)."
+                                       .format(DEFAULT_VERSION, FIRST_VERSION))
 
 
 def sign(key: bytes, text: str) -> str:

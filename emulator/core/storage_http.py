@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from . import storage_errors as err
 from .serving import RAW_HEADERS
-from .storage_auth import DEFAULT_VERSION, Grant, StorageAuthenticator, parse_query
+from .storage_auth import DEFAULT_VERSION, Grant, StorageAuthenticator, check_version, parse_query, valid_version
 
 log = logging.getLogger("emulator.storage")
 
@@ -348,8 +348,8 @@ class StorageApplication:
         request.discard_body()
         headers = dict(reply.headers)
         headers["x-ms-request-id"] = request.request_id
-        headers["x-ms-version"] = (request.header("x-ms-version") or (request.grant and request.grant.version)
-                                   or DEFAULT_VERSION)
+        headers["x-ms-version"] = (valid_version(request.header("x-ms-version"))
+                                   or (request.grant and valid_version(request.grant.version or "")) or DEFAULT_VERSION)
         client_request_id = request.header("x-ms-client-request-id")
         if client_request_id:
             headers["x-ms-client-request-id"] = client_request_id
@@ -370,6 +370,7 @@ class StorageApplication:
         return Reply(error.status, headers, body)
 
     def handle(self, request: StorageRequest) -> Reply:
+        check_version(request.header("x-ms-version"))
         level, container, path, args = self._locate(request)
         route = self.router.match(request.method, level, request.query.get("restype"), request.query.get("comp"))
         request.grant = self.auth.authenticate(request, container, path)

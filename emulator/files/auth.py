@@ -15,8 +15,8 @@ from typing import Optional
 from urllib.parse import quote
 
 from ..core.storage_auth import (  # noqa: F401 (re-exported for the File service's modules)
-    DEFAULT_VERSION, Grant, SasRules, StorageAuthenticator, decode_key, format_sas_time, iter_x_ms_headers,
-    parse_query, sign)
+    DEFAULT_VERSION, FIRST_VERSION, Grant, SasRules, StorageAuthenticator, check_version, decode_key, format_sas_time,
+    iter_x_ms_headers, parse_query, sign, valid_version)
 
 
 def _file_sas_fields(version: str) -> tuple:

@@ -49,3 +49,7 @@ def resource_type_mismatch() -> StorageError:
 
 def directory_not_empty() -> StorageError:
     return StorageError(409, "DirectoryNotEmpty", "The specified directory is not empty.")
+
+
+def share_size_limit_reached() -> StorageError:
+    return StorageError(403, "ShareSizeLimitReached", "The specified share is full.")

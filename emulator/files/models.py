@@ -385,27 +385,85 @@ class FilesBackend:
         return total
 
     # ---------------------------------------------------------------- paths
-    def _locate(self, share: str, segments: list[str], parent: bool = False) -> tuple[str, str, str]:
-        """(share's real root, the path as named, its real path), checked to be inside the share.
+    def _resolve(self, share: str, segments: list[str], follow_last: bool = True) -> "_Resolved":
+        """Walk ``segments`` from the share's root one component at a time, never letting the kernel
+        follow a link: each component is opened with O_NOFOLLOW relative to its parent's descriptor,
+        and a symbolic link is read and its target walked the same way (from the root when absolute;
+        refused when it leaves the share). So a link swapped in mid-request can never lead outside.
 
-        ``parent`` also checks the real path of the parent directory: operations that act on
-        the named entry itself (create, delete) need it; reads and writes of an existing file
-        use the real path only.
+        Returns the parent directory's descriptor and the last name (not opened: the caller opens it
+        with O_NOFOLLOW relative to the parent). Missing or non-directory intermediate components
+        raise FileNotFoundError/NotADirectoryError; the caller closes the result.
         """
-        root = self._real_root(share)
-        if not segments:
-            return root, root, root
         for segment in segments:
             validate_segment(segment)
-        if parent and len(segments) > 1:
-            parent_real = os.path.realpath(os.path.join(root, *segments[:-1]))
-            _check_inside(root, parent_real)
-            named = os.path.join(parent_real, segments[-1])
-        else:
-            named = os.path.join(root, *segments)
-        real = os.path.realpath(named)
-        _check_inside(root, real)
-        return root, named, real
+        root = self._real_root(share)
+        stack = [os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)]
+        names: list[str] = []
+        pending = list(reversed(segments))  # a stack: the next component is last
+        links = 0
+        try:
+            while pending:
+                name = pending.pop()
+                if name in ("", "."):
+                    continue
+                if name == "..":
+                    if len(stack) == 1:
+                        raise err.invalid_uri("The path leaves the share (through '..' or a symbolic link).")
+                    os.close(stack.pop())
+                    names.pop()
+                    continue
+                last = not pending
+                if last and not follow_last:
+                    return _Resolved(stack.pop(), name, names + [name])
+                try:
+                    st = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
+                except FileNotFoundError:
+                    if last:
+                        return _Resolved(stack.pop(), name, names + [name])
+                    raise
+                if stat_module.S_ISLNK(st.st_mode):
+                    links += 1
+                    if links > _MAX_LINKS:
+                        raise err.invalid_uri("Too many levels of symbolic links.")
+                    target = os.readlink(name, dir_fd=stack[-1])
+                    if target.startswith("/"):
+                        parts = _components_inside(root, target)
+                        if parts is None:
+                            raise err.invalid_uri("The path leaves the share (through '..' or a symbolic link).")
+                        while len(stack) > 1:
+                            os.close(stack.pop())
+                        names = []
+                    else:
+                        parts = target.split("/")
+                    pending.extend(reversed(parts))
+                    continue
+                if last:
+                    return _Resolved(stack.pop(), name, names + [name])
+                if not stat_module.S_ISDIR(st.st_mode):
+                    raise NotADirectoryError(name)
+                stack.append(os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                     dir_fd=stack[-1]))
+                names.append(name)
+            return _Resolved(stack.pop(), None, names)  # the share root, or a walk that ended in '..'
+        finally:
+            for fd in stack:
+                os.close(fd)
+
+    @contextmanager
+    def _located(self, share: str, segments: list[str], follow_last: bool = True,
+                 missing=err.resource_not_found) -> Iterator["_Resolved"]:
+        """``_resolve`` as a context manager; a missing parent becomes ``missing()``."""
+        try:
+            resolved = self._resolve(share, segments, follow_last)
+        except (FileNotFoundError, NotADirectoryError):
+            raise missing() from None
+        except OSError as exc:
+            raise _os_error(exc) from None
+        try:
+            yield resolved
+        finally:
+            resolved.close()
 
     def _real_root(self, share: str) -> str:
         path = self.share_path(share)
@@ -418,11 +476,11 @@ class FilesBackend:
         return "/".join(segments)
 
     @contextmanager
-    def _file_lock(self, real: str, exclusive: bool) -> Iterator[None]:
+    def _file_lock(self, key: str, exclusive: bool) -> Iterator[None]:
         with self._lock:
-            lock = self._file_locks.get(real)
+            lock = self._file_locks.get(key)
             if lock is None:
-                lock = self._file_locks[real] = _SharedExclusiveLock()
+                lock = self._file_locks[key] = _SharedExclusiveLock()
             lock.users += 1
         try:
             with (lock.exclusive() if exclusive else lock.shared()):
@@ -431,19 +489,36 @@ class FilesBackend:
             with self._lock:
                 lock.users -= 1
                 if not lock.users:
-                    self._file_locks.pop(real, None)
+                    self._file_locks.pop(key, None)
+
+    def _open(self, share: str, segments: list[str], flags: int) -> tuple[int, os.stat_result, "_Resolved"]:
+        """Open an existing regular file (never a FIFO, device or socket: those are refused without
+        blocking, and a link swapped in after the walk fails with ELOOP)."""
+        with self._located(share, segments) as where:
+            fd = _open_at(where, flags)
+        try:
+            st = os.fstat(fd)
+            if not stat_module.S_ISREG(st.st_mode):
+                raise err.resource_type_mismatch() if stat_module.S_ISDIR(st.st_mode) else err.resource_not_found()
+            os.set_blocking(fd, True)
+            return fd, st, where
+        except BaseException:
+            os.close(fd)
+            raise
 
     def stat(self, share: str, segments: list[str]) -> Entry:
         """The file or directory at ``segments`` (the share root for ``[]``)."""
-        _, _, real = self._locate(share, segments)
-        try:
-            st = os.stat(real)
-        except (FileNotFoundError, NotADirectoryError):
-            raise err.resource_not_found() from None
-        name = segments[-1] if segments else ""
+        return Entry.from_stat(segments[-1] if segments else "", self._stat(share, segments))
+
+    def _stat(self, share: str, segments: list[str]) -> os.stat_result:
+        with self._located(share, segments) as where:
+            try:
+                st = where.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                raise err.resource_not_found() from None
         if not (stat_module.S_ISDIR(st.st_mode) or stat_module.S_ISREG(st.st_mode)):
-            raise err.resource_not_found()
-        return Entry.from_stat(name, st)
+            raise err.resource_not_found()  # links swapped in, FIFOs, devices: nothing the service shows
+        return st
 
     def file_entry(self, share: str, segments: list[str]) -> Entry:
         entry = self.stat(share, segments)
@@ -492,14 +567,16 @@ class FilesBackend:
     # ---------------------------------------------------------------- directories
     def create_directory(self, share: str, segments: list[str], metadata: Optional[dict] = None) -> Entry:
         validate_new_name(segments[-1])
-        _, named, real = self._locate(share, segments, parent=True)
-        try:
-            os.mkdir(real if os.path.islink(named) else named)
-        except FileExistsError:
-            raise err.resource_already_exists() from None
-        except (FileNotFoundError, NotADirectoryError):
-            raise err.parent_not_found() from None
-        entry = Entry.from_stat(segments[-1], os.stat(real))
+        with self._located(share, segments, missing=err.parent_not_found) as where:
+            if where.name is None:
+                raise err.resource_already_exists()
+            try:
+                os.mkdir(where.name, dir_fd=where.parent_fd)
+            except FileExistsError:
+                raise err.resource_already_exists() from None
+            except OSError as exc:
+                raise _os_error(exc) from None
+            entry = Entry.from_stat(segments[-1], where.stat())
         if metadata:
             self._save_properties(share, segments, entry.ino, {}, metadata)
         else:
@@ -507,21 +584,21 @@ class FilesBackend:
         return entry
 
     def delete_directory(self, share: str, segments: list[str]) -> None:
-        _, named, real = self._locate(share, segments, parent=True)
         self.directory_entry(share, segments)
-        try:
-            if os.path.islink(named):
-                if os.listdir(real):
-                    raise err.directory_not_empty()
-                os.unlink(named)
-            else:
-                os.rmdir(named)
-        except FileNotFoundError:
-            raise err.resource_not_found() from None
-        except OSError as exc:
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise err.directory_not_empty() from None
-            raise
+        with self._located(share, segments, follow_last=False) as where:
+            try:
+                if stat_module.S_ISLNK(where.stat().st_mode):
+                    if self.list_directory(share, segments)[0]:
+                        raise err.directory_not_empty()
+                    os.unlink(where.name, dir_fd=where.parent_fd)
+                else:
+                    os.rmdir(where.name, dir_fd=where.parent_fd)
+            except FileNotFoundError:
+                raise err.resource_not_found() from None
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise err.directory_not_empty() from None
+                raise _os_error(exc) from None
         self._forget_properties(share, segments)
 
     def set_metadata(self, share: str, segments: list[str], metadata: dict, directory: bool) -> Entry:
@@ -532,29 +609,55 @@ class FilesBackend:
     def list_directory(self, share: str, segments: list[str], prefix: str = "", marker: str = "",
                        max_results: Optional[int] = None) -> tuple[list[Entry], str]:
         """A page of the directory's entries in name order and the next marker ('' when none).
-        Entries that are neither files nor directories, or whose links leave the share, are left out."""
-        root, _, real = self._locate(share, segments)
-        self.directory_entry(share, segments)
+
+        Only files and directories are listed: FIFOs, sockets and devices are left out, and so are
+        names that are not UTF-8 (no client could name them), dangling links and links that leave
+        the share; a link inside the share is listed with its target's size and times.
+        """
+        with self._located(share, segments) as where:
+            try:
+                fd = _open_at(where, os.O_RDONLY | os.O_DIRECTORY)
+            except err.StorageError:
+                raise err.resource_not_found() from None
         entries = []
-        with os.scandir(real) as listing:
+        with os.scandir(fd) as listing:  # closes fd
             for item in listing:
                 name = item.name
-                if prefix and not name.startswith(prefix):
-                    continue
-                if marker and name < marker:
+                if (prefix and not name.startswith(prefix)) or (marker and name < marker) or not is_utf8(name):
                     continue
                 try:
-                    if item.is_symlink():
-                        target = os.path.realpath(item.path)
-                        if not _inside(root, target):
-                            continue
-                    st = item.stat()
-                except OSError:
+                    st = item.stat(follow_symlinks=False)
+                    if stat_module.S_ISLNK(st.st_mode):
+                        st = self._stat(share, segments + [name])
+                except (OSError, err.StorageError):
                     continue
                 if stat_module.S_ISDIR(st.st_mode) or stat_module.S_ISREG(st.st_mode):
                     entries.append(Entry.from_stat(name, st))
         entries.sort(key=lambda e: e.name)
         return _page(entries, max_results, lambda e: e.name)
+
+    def unlisted_names(self, share: str, segments: list[str]) -> list[str]:
+        """Names in the directory (and below) that are not UTF-8 and so are never listed or served,
+        shown with their undecodable bytes as \\xNN, for a job's execution log."""
+        found = []
+        try:
+            root = self._real_root(share)
+        except LookupError:
+            return found
+        top = os.path.join(root, *segments)
+        if not _inside(root, os.path.realpath(top)):
+            return found
+        seen = 0
+        for directory, dirnames, filenames in os.walk(top):
+            for name in dirnames + filenames:
+                if not is_utf8(name):
+                    found.append(os.path.relpath(os.path.join(directory, name), top)
+                                 .encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+            dirnames[:] = [d for d in dirnames if is_utf8(d)]
+            seen += len(dirnames) + len(filenames)
+            if seen > _UNLISTED_SCAN_LIMIT or len(found) >= _UNLISTED_REPORT_LIMIT:
+                break  # a note, not an inventory: the first ones are enough to say what happened
+        return sorted(found)[:_UNLISTED_REPORT_LIMIT]
 
     # ---------------------------------------------------------------- files
     def create_file(self, share: str, segments: list[str], size: int, properties: Optional[dict] = None,
@@ -563,78 +666,77 @@ class FilesBackend:
         validate_new_name(segments[-1])
         if not 0 <= size <= MAX_FILE_SIZE:
             raise err.invalid_header_value("x-ms-content-length", str(size), "0 to 4 TiB")
-        _, named, real = self._locate(share, segments, parent=True)
-        with self._file_lock(real, exclusive=True):
-            try:
-                fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-            except (FileNotFoundError, NotADirectoryError):
-                raise err.parent_not_found() from None
-            except IsADirectoryError:
-                raise err.resource_type_mismatch() from None
-            except OSError as exc:
-                raise _os_error(exc) from None
-            try:
-                if not stat_module.S_ISREG(os.fstat(fd).st_mode):
-                    raise err.resource_type_mismatch()
-                os.ftruncate(fd, 0)
-                os.ftruncate(fd, size)
-                entry = Entry.from_stat(segments[-1], os.fstat(fd))
-            finally:
-                os.close(fd)
-            self._save_properties(share, segments, entry.ino, properties or {}, metadata or {})
+        with self._located(share, segments, missing=err.parent_not_found) as where:
+            if where.name is None:
+                raise err.resource_type_mismatch()
+            with self._file_lock(share + "/" + where.key, exclusive=True):
+                try:
+                    fd = _open_at(where, os.O_WRONLY | os.O_CREAT, missing=err.parent_not_found)
+                except OSError as exc:
+                    raise _os_error(exc) from None
+                try:
+                    if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+                        raise err.resource_type_mismatch()
+                    os.set_blocking(fd, True)
+                    os.ftruncate(fd, 0)
+                    os.ftruncate(fd, size)
+                    entry = Entry.from_stat(segments[-1], os.fstat(fd))
+                except OSError as exc:
+                    raise _write_error(exc) from None
+                finally:
+                    os.close(fd)
+                self._save_properties(share, segments, entry.ino, properties or {}, metadata or {})
         return entry
 
     def write_range(self, share: str, segments: list[str], offset: int, length: int, body=None,
                     content_md5: Optional[bytes] = None) -> Entry:
         """Write ``length`` bytes read from ``body.readinto`` at ``offset`` (``body`` None: clear the
-        range to zeros). Many ranges of one file may be written at once, in any order."""
-        _, _, real = self._locate(share, segments)
-        with self._file_lock(real, exclusive=False):
-            fd = _open_existing(real, os.O_WRONLY)
-            try:
-                st = os.fstat(fd)
-                if not stat_module.S_ISREG(st.st_mode):
-                    raise err.resource_type_mismatch()
+        range to zeros). Many ranges of one file may be written at once, in any order.
+
+        All or nothing: the whole body is received (and its MD5 checked) before the file is touched,
+        and the range's disk space is reserved before any byte is written, so a short body, a full
+        disk or a quota leaves the file as it was, and the client gets its error at once.
+        """
+        fd, st, where = self._open(share, segments, os.O_WRONLY)
+        try:
+            with self._file_lock(share + "/" + where.key, exclusive=False):
                 if offset + length > st.st_size:
                     raise err.invalid_range(st.st_size)
                 if body is None:
+                    _reserve(fd, offset, length)
                     _write_zeros(fd, offset, length)
-                elif content_md5 is not None:  # check the whole range before writing any of it
+                else:
                     with self._buffers.buffer() as buf:
                         view = buf[:length]
                         _read_exactly(body, view)
-                        if hashlib.md5(view).digest() != content_md5:
+                        if content_md5 is not None and hashlib.md5(view).digest() != content_md5:
                             raise err.md5_mismatch()
-                        pwrite_all(fd, view, offset)
-                        del view
-                elif not (hasattr(body, "copy_to_file") and body.copy_to_file(fd, offset, length)):
-                    # write each piece as it arrives, overlapping the network and the disk
-                    with self._buffers.buffer() as buf:
-                        done = 0
-                        while done < length:
-                            view = buf[:min(STREAM_CHUNK, length - done)]
-                            _read_exactly(body, view)
-                            pwrite_all(fd, view, offset + done)
-                            done += len(view)
+                        _reserve(fd, offset, length)
+                        try:
+                            pwrite_all(fd, view, offset)
+                        except OSError as exc:
+                            raise _write_error(exc) from None
                         del view
                 # A fine-grained modification time, so that every write changes the ETag.
                 os.utime(fd, ns=(st.st_atime_ns, time.time_ns()))
                 return Entry.from_stat(segments[-1], os.fstat(fd))
-            finally:
-                os.close(fd)
+        finally:
+            os.close(fd)
 
     def resize_file(self, share: str, segments: list[str], size: int) -> Entry:
         if not 0 <= size <= MAX_FILE_SIZE:
             raise err.invalid_header_value("x-ms-content-length", str(size), "0 to 4 TiB")
-        _, _, real = self._locate(share, segments)
-        with self._file_lock(real, exclusive=True):
-            fd = _open_existing(real, os.O_WRONLY)
-            try:
-                os.ftruncate(fd, size)
+        fd, _, where = self._open(share, segments, os.O_WRONLY)
+        try:
+            with self._file_lock(share + "/" + where.key, exclusive=True):
+                try:
+                    os.ftruncate(fd, size)
+                except OSError as exc:
+                    raise _write_error(exc) from None
                 os.utime(fd, ns=(os.fstat(fd).st_atime_ns, time.time_ns()))
                 return Entry.from_stat(segments[-1], os.fstat(fd))
-            finally:
-                os.close(fd)
+        finally:
+            os.close(fd)
 
     def set_file_properties(self, share: str, segments: list[str], properties: dict) -> Entry:
         entry = self.file_entry(share, segments)
@@ -643,39 +745,85 @@ class FilesBackend:
 
     def open_file(self, share: str, segments: list[str]) -> tuple[int, Entry]:
         """An fd open for reading and the file's entry from that same fd; the caller closes it."""
-        _, _, real = self._locate(share, segments)
-        fd = _open_existing(real, os.O_RDONLY)
-        try:
-            st = os.fstat(fd)
-            if not stat_module.S_ISREG(st.st_mode):
-                raise err.resource_type_mismatch()
-            return fd, Entry.from_stat(segments[-1], st)
-        except BaseException:
-            os.close(fd)
-            raise
+        fd, st, _ = self._open(share, segments, os.O_RDONLY)
+        return fd, Entry.from_stat(segments[-1], st)
 
     def delete_file(self, share: str, segments: list[str]) -> None:
-        _, named, real = self._locate(share, segments, parent=True)
         self.file_entry(share, segments)
-        with self._file_lock(real, exclusive=True):
-            try:
-                os.unlink(named)
-            except (FileNotFoundError, NotADirectoryError):
-                raise err.resource_not_found() from None
-            except IsADirectoryError:
-                raise err.resource_type_mismatch() from None
+        with self._located(share, segments, follow_last=False) as where:
+            with self._file_lock(share + "/" + where.key, exclusive=True):
+                try:
+                    if stat_module.S_ISDIR(where.stat().st_mode):
+                        raise err.resource_type_mismatch()
+                    os.unlink(where.name, dir_fd=where.parent_fd)
+                except (FileNotFoundError, NotADirectoryError):
+                    raise err.resource_not_found() from None
+                except IsADirectoryError:
+                    raise err.resource_type_mismatch() from None
         self._forget_properties(share, segments)
 
 
 # ---------------------------------------------------------------- helpers
 
+_MAX_LINKS = 40  # as the kernel's ELOOP limit
+_UNLISTED_SCAN_LIMIT = 100_000
+_UNLISTED_REPORT_LIMIT = 20
+
+
+class _Resolved:
+    """Where a walk ended: the parent directory (an O_PATH descriptor) and the last name (None: the
+    directory itself, e.g. the share root); ``key`` names the resolved path for per-file locks."""
+
+    def __init__(self, parent_fd: int, name: Optional[str], parts: list[str]) -> None:
+        self.parent_fd, self.name, self.key = parent_fd, name, "/".join(parts)
+
+    def stat(self) -> os.stat_result:
+        if self.name is None:
+            return os.fstat(self.parent_fd)
+        return os.stat(self.name, dir_fd=self.parent_fd, follow_symlinks=False)
+
+    def close(self) -> None:
+        if self.parent_fd >= 0:
+            os.close(self.parent_fd)
+            self.parent_fd = -1
+
+
+def _open_at(where: _Resolved, flags: int, missing=err.resource_not_found) -> int:
+    """Open the last name of a walk without following a link there and without blocking (a FIFO)."""
+    flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        if where.name is None:
+            return os.open(".", flags, dir_fd=where.parent_fd)
+        return os.open(where.name, flags, 0o644, dir_fd=where.parent_fd)
+    except FileNotFoundError:
+        raise missing() from None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader, a socket
+            raise err.resource_not_found() from None
+        raise _os_error(exc) from None
+
+
+def _components_inside(root: str, target: str) -> Optional[list[str]]:
+    """An absolute link target as components below ``root``, or None when it points elsewhere. A target
+    reached through other links (a node's mount of this share) counts by where it really leads; the
+    components are then walked again, link by link."""
+    for candidate in (os.path.normpath(target), os.path.realpath(target)):
+        if _inside(root, candidate):
+            return [part for part in candidate[len(root):].split("/") if part]
+    return None
+
+
+def is_utf8(name: str) -> bool:
+    """False for a name read from disk with undecodable bytes (surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _inside(root: str, real: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _check_inside(root: str, real: str) -> None:
-    if not _inside(root, real):
-        raise err.invalid_uri("The path leaves the share (through '..' or a symbolic link).")
 
 
 def _page(items: list, max_results: Optional[int], key) -> tuple[list, str]:
@@ -687,18 +835,30 @@ def _page(items: list, max_results: Optional[int], key) -> tuple[list, str]:
 def _os_error(exc: OSError) -> err.StorageError:
     if exc.errno == errno.ELOOP:
         return err.invalid_uri("The path is a symbolic link that changed while it was used.")
-    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENXIO):
         return err.resource_not_found()
     if exc.errno == errno.EISDIR:
         return err.resource_type_mismatch()
     raise exc
 
 
-def _open_existing(real: str, flags: int) -> int:
+def _write_error(exc: OSError) -> err.StorageError:
+    """A failed write, answered at once: a full disk or quota as the service's full share."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return err.share_size_limit_reached()
+    raise exc
+
+
+def _reserve(fd: int, offset: int, length: int) -> None:
+    """Allocate the range's blocks before writing, so that a full disk fails before any byte changes."""
+    if not length:
+        return
     try:
-        return os.open(real, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+        os.posix_fallocate(fd, offset, length)
     except OSError as exc:
-        raise _os_error(exc) from None
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return  # the file system cannot reserve; the write still reports a full disk at once
+        raise _write_error(exc) from None
 
 
 def _read_exactly(body, view: memoryview) -> None:

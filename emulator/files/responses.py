@@ -1,33 +1,27 @@
 """The File service's HTTP layer: the WSGI application (parse, route, authenticate, answer,
 errors) and one handler per operation (``FilesResponses``).
 
-Put Range bodies go from the socket to the file with ``splice`` (no copy through Python), or,
-where that is not possible, from ``wsgi.input`` through a reusable buffer with ``os.pwrite``;
-downloads are streamed from the file with ``os.pread``. Nothing on the Put Range path writes
-to SQLite.
+A Put Range body is received whole into a reusable buffer (``recv_into``, no copies in Python)
+and then written with one ``os.pwrite``, so a range is applied all or nothing; downloads are
+streamed from the file with ``os.pread``. Nothing on the Put Range path writes to SQLite.
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import errno
-import fcntl
 import hashlib
-import io
 import logging
 import os
 import re
-import threading
 import uuid
-from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Iterable, Optional, Union
 from urllib.parse import quote, unquote, urlsplit
 
 from . import exceptions as err
 from . import xml
-from .auth import DEFAULT_VERSION, Grant, iter_x_ms_headers, parse_query
-from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, pwrite_all, validate_segment,
+from .auth import DEFAULT_VERSION, Grant, check_version, iter_x_ms_headers, parse_query, valid_version
+from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, is_utf8, validate_segment,
                      validate_share_name)
 from .urls import FilesRouter
 
@@ -133,17 +127,11 @@ class Reply:
 class _Body:
     """The request body (``Content-Length`` bytes, or a chunked body up to its end).
 
-    ``readinto`` never reads past the body, so the connection stays usable. ``copy_to_file``
-    moves the body into a file without copying it through Python: it ``splice``s from the
-    socket into a pipe and from the pipe into the file (Linux, plain http, known length).
+    ``readinto`` never reads past the body, so the connection stays usable.
     """
 
     def __init__(self, environ: dict, length: Optional[int]) -> None:
         self._stream, self._left = environ["wsgi.input"], length
-        self._socket = environ.get("werkzeug.socket")
-        self._can_splice = (_SPLICE and length is not None and environ.get("wsgi.url_scheme") == "http"
-                            and isinstance(self._stream, io.BufferedReader) and self._socket is not None
-                            and not environ.get("wsgi.input_terminated"))
 
     @property
     def left(self) -> Optional[int]:
@@ -166,109 +154,6 @@ class _Body:
             return self._left <= 0
         probe = bytearray(1)
         return not self.readinto(memoryview(probe))
-
-    def copy_to_file(self, fd: int, offset: int, length: int) -> bool:
-        """Write the next ``length`` body bytes at ``offset`` of ``fd``; False if this body
-        cannot be spliced (the caller then uses ``readinto``)."""
-        if not self._can_splice or length > self._left or self._socket.gettimeout() is not None:
-            return False
-        done = 0  # bytes taken around readinto (which keeps its own count)
-        try:
-            # What the buffered reader already holds (read ahead with the headers) goes first.
-            buffered = self._stream.peek(1) if length else b""
-            if buffered:
-                data = self._stream.read(min(len(buffered), length))
-                pwrite_all(fd, data, offset)
-                done = len(data)
-            if done < length:
-                with _PIPES.pipe() as (pipe_read, pipe_write):
-                    socket_fd = self._socket.fileno()
-                    while done < length:
-                        try:
-                            n = os.splice(socket_fd, pipe_write, min(_PIPE_SIZE, length - done), flags=_SPLICE_FLAGS)
-                        except OSError as exc:
-                            if exc.errno not in _NO_SPLICE:
-                                raise
-                            break  # no splice from this socket; nothing was taken from it
-                        if not n:
-                            raise err.incomplete_body()
-                        while n:
-                            m = _splice_out(pipe_read, fd, n, offset + done)
-                            n -= m
-                            done += m
-        finally:
-            self._left -= done
-        if done < length:
-            self._can_splice = False
-            self._copy_by_reading(fd, offset + done, length - done)
-        return True
-
-    def _copy_by_reading(self, fd: int, offset: int, length: int) -> None:
-        view = memoryview(bytearray(min(length, 1024 * 1024)))
-        while length > 0:
-            part = view[:min(len(view), length)]
-            filled = 0
-            while filled < len(part):
-                n = self.readinto(part[filled:])
-                if not n:
-                    raise err.incomplete_body()
-                filled += n
-            pwrite_all(fd, part, offset)
-            offset += len(part)
-            length -= len(part)
-
-
-def _splice_out(pipe_read: int, fd: int, count: int, offset: int) -> int:
-    try:
-        return os.splice(pipe_read, fd, count, offset_dst=offset, flags=_SPLICE_FLAGS)
-    except OSError as exc:
-        if exc.errno not in _NO_SPLICE:
-            raise
-        data = os.read(pipe_read, count)  # a file system without splice_write
-        pwrite_all(fd, data, offset)
-        return len(data)
-
-
-_NO_SPLICE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF)
-_SPLICE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
-_SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0)
-_PIPE_SIZE = 1024 * 1024
-
-
-class _PipePool:
-    """Empty pipes for ``splice``, reused; a pipe whose use failed may hold data and is closed."""
-
-    def __init__(self, keep: int = 8) -> None:
-        self._free: list = []
-        self._lock = threading.Lock()
-        self.keep = keep
-
-    @contextmanager
-    def pipe(self):
-        with self._lock:
-            pair = self._free.pop() if self._free else None
-        if pair is None:
-            pair = os.pipe2(os.O_CLOEXEC)
-            try:
-                fcntl.fcntl(pair[1], fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
-            except OSError:
-                pass
-        reuse = False
-        try:
-            yield pair
-            reuse = True
-        finally:
-            if reuse:
-                with self._lock:
-                    reuse = len(self._free) < self.keep
-                    if reuse:
-                        self._free.append(pair)
-            if not reuse:
-                os.close(pair[0])
-                os.close(pair[1])
-
-
-_PIPES = _PipePool()
 
 
 def _readinto_fallback(stream, view: memoryview) -> int:
@@ -360,6 +245,24 @@ def _int_query(request: FileRequest, name: str) -> Optional[int]:
     return value
 
 
+def _read_small_body(request: FileRequest, limit: int = 64 * 1024) -> bytes:
+    """A settings body (service properties are a few KiB), refused when larger than ``limit``."""
+    body = request.body()
+    if body.left is not None and body.left > limit:
+        raise err.request_body_too_large(limit)
+    data = bytearray(limit + 1)
+    view, filled = memoryview(data), 0
+    while filled <= limit:
+        n = body.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    del view
+    if filled > limit:
+        raise err.request_body_too_large(limit)
+    return bytes(data[:filled])
+
+
 def _content_properties(request: FileRequest) -> dict:
     properties = {}
     for header in CONTENT_PROPERTIES:
@@ -398,7 +301,8 @@ class FilesResponses:
         return Reply(200, {"Content-Type": "application/xml"}, xml.service_properties())
 
     def set_service_properties(self, request: FileRequest, share, segments) -> Reply:
-        return Reply(202)  # accepted and ignored: the emulator has no metrics, CORS or SMB settings
+        xml.parse_body(_read_small_body(request), "StorageServiceProperties")
+        return Reply(202)  # checked, then ignored: the emulator has no metrics, CORS or SMB settings
 
     # ------------------------------------------------------------ shares
     def create_share(self, request: FileRequest, share, segments) -> Reply:
@@ -421,6 +325,9 @@ class FilesResponses:
         return Reply(200, {"ETag": updated.etag, "Last-Modified": updated.last_modified})
 
     def set_share_properties(self, request: FileRequest, share, segments) -> Reply:
+        body = _read_small_body(request)
+        if body.strip():  # the operation takes no body; one that is there must at least be XML
+            xml.parse_body(body, None)
         updated = self.backend.update_share(share, quota=_int_header(request, "x-ms-share-quota"))
         return Reply(200, {"ETag": updated.etag, "Last-Modified": updated.last_modified})
 
@@ -625,8 +532,8 @@ class FilesApplication:
         request.discard_body()
         headers = dict(reply.headers)
         headers["x-ms-request-id"] = request.request_id
-        headers["x-ms-version"] = (request.header("x-ms-version") or (request.grant and request.grant.version)
-                                   or DEFAULT_VERSION)
+        headers["x-ms-version"] = (valid_version(request.header("x-ms-version"))
+                                   or (request.grant and request.grant.version) or DEFAULT_VERSION)
         client_request_id = request.header("x-ms-client-request-id")
         if client_request_id:
             headers["x-ms-client-request-id"] = client_request_id
@@ -668,7 +575,10 @@ class FilesApplication:
             if len(rest) > 1:
                 segments = unquote("/".join(rest[1:]), errors="surrogateescape").split("/")
             for segment in segments:
+                if not is_utf8(segment):
+                    raise err.invalid_uri("File and directory names must be UTF-8 (percent-encoded in the URL).")
                 validate_segment(segment)
+        check_version(request.header("x-ms-version"))
         level = "account" if share is None else ("share" if not segments else "path")
         route = self.router.match(request.method, level, request.query.get("restype"), request.query.get("comp"))
         request.grant = self.backend.auth.authenticate(request, share, "/".join(segments) or None)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import Iterable, Optional
 from urllib.parse import quote
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
+from . import exceptions as err
 from .models import Entry, Share
 
 _HEADER = '<?xml version="1.0" encoding="utf-8"?>'
@@ -91,3 +93,17 @@ def service_properties() -> bytes:
     metrics = "<Version>1.0</Version><Enabled>false</Enabled><RetentionPolicy><Enabled>false</Enabled></RetentionPolicy>"
     return ("{}<StorageServiceProperties><HourMetrics>{m}</HourMetrics><MinuteMetrics>{m}</MinuteMetrics><Cors/>"
             "</StorageServiceProperties>").format(_HEADER, m=metrics).encode("utf-8")
+
+
+def parse_body(data: bytes, root_tag: Optional[str]) -> ElementTree.Element:
+    """A request's XML body, refused as the service does (400 InvalidXmlDocument) when it is not
+    well-formed, declares a DTD, or (``root_tag``) has another root element."""
+    if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
+        raise err.invalid_xml()
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        raise err.invalid_xml() from None
+    if root_tag is not None and root.tag != root_tag:
+        raise err.invalid_xml()
+    return root

@@ -17,7 +17,7 @@ from . import exceptions as errors
 
 log = logging.getLogger("emulator.resourcemanager")
 
-NAME_PATTERN = re.compile(r"^[-\w._()]{1,90}$")
+NAME_PATTERN = re.compile(r"[-\w._()]{1,90}")  # used with fullmatch
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rm_resource_groups (
@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS rm_resource_groups (
 
 
 def check_group_name(name: str) -> str:
-    if not NAME_PATTERN.match(name) or name.endswith("."):
+    if not NAME_PATTERN.fullmatch(name) or name.endswith("."):
         raise errors.invalid_resource_group_name(name)
     return name
 

@@ -21,7 +21,7 @@ from ..batchai import exceptions as errors
 from ..batchai.validation import target_node_count
 from .execution import JobExecution, Outcome
 from .nodes import ClusterAllocator
-from .processes import GRACE_SECONDS, kill_leftover_group
+from .processes import GRACE_SECONDS, job_marker, kill_leftovers
 
 __all__ = ["GRACE_SECONDS", "JobRunner"]
 log = logging.getLogger("emulator.runner")
@@ -56,8 +56,7 @@ class JobRunner:
     def recover(self) -> None:
         """Make the stored state true again after a stop or a crash (nothing runs yet)."""
         for job in self.backend.interrupted_jobs():
-            if job["pid"]:
-                kill_leftover_group(job["pid"], job["pid_start_time"])
+            kill_leftovers(job_marker(job), job["pid"], job["pid_start_time"])
             self.backend.finish_job(job["id"], "failed", None, [errors.job_interrupted()])
             log.warning("job %s was running when the emulator stopped: reported failed", job["name"])
         self.backend.reset_nodes_after_restart()

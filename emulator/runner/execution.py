@@ -19,7 +19,7 @@ from ..batchai import exceptions as errors
 from ..batchai.validation import parse_duration, toolkit_of
 from .environment import expand, host_environment, redact, secret_values, user_variables
 from .nodes import NodeError, mount_shares
-from .processes import ExecutionLog, ProcessGroup
+from .processes import ExecutionLog, ProcessGroup, job_marker
 
 log = logging.getLogger("emulator.runner")
 
@@ -122,8 +122,9 @@ class JobExecution:
             stdouterr = self._prepare()
         except _Abort as exc:
             return Outcome("failed", None, [exc.error])
-        with ExecutionLog(stdouterr / "execution.log") as execution_log:
+        with ExecutionLog(stdouterr / "execution.log", self._secrets.values()) as execution_log:
             outcome = self._run_job(stdouterr, execution_log)
+            self._note_unlisted_outputs(execution_log)
             execution_log.write("job {} ended: {}{}".format(
                 self.name, outcome.state,
                 "" if outcome.exit_code is None else ", exit code {}".format(outcome.exit_code)))
@@ -158,6 +159,17 @@ class JobExecution:
         if image:
             execution_log.write("container image {} recorded; the emulator runs the job on the host".format(image))
         execution_log.write("environment: {}".format(" ".join(sorted(n for n in self._env if n.startswith("AZ_")))))
+
+    def _note_unlisted_outputs(self, execution_log: ExecutionLog) -> None:
+        """Names the job wrote that are not UTF-8 cannot be listed or downloaded: say so in the log."""
+        for directory in self._props.get("outputDirectories") or []:
+            located = self.backend.output_share_location(self._job, directory["id"])
+            if located is None:
+                continue
+            names = self.backend.files.unlisted_names(*located)
+            if names:
+                execution_log.write("output directory {}: {} name(s) are not UTF-8, so listOutputFiles and the File "
+                                    "service leave them out: {}".format(directory["id"], len(names), ", ".join(names)))
 
     # ---- preparing the node ------------------------------------------------------------------
 
@@ -227,10 +239,11 @@ class JobExecution:
                 if self._stop_error is not None:
                     return None
                 try:
-                    process = ProcessGroup(argv, env, Path(self._env["AZ_BATCHAI_JOB_TEMP"]), out, err)
-                except OSError as exc:
-                    raise _Abort(errors.job_launch_failed(
-                        what, "{}: {}".format(argv[0], exc.strerror or exc))) from None
+                    process = ProcessGroup(argv, env, Path(self._env["AZ_BATCHAI_JOB_TEMP"]), out, err,
+                                           marker=job_marker(self._job))
+                except OSError as exc:  # argv holds expanded values: redact them
+                    raise _Abort(errors.job_launch_failed(what, redact(
+                        "{}: {}".format(argv[0], exc.strerror or exc), self._secrets))) from None
                 self._process = process
             self.backend.record_process(self.job_id, process.pid, process.start_time)
             execution_log.write("{} started (pid {})".format(what, process.pid))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -199,10 +198,11 @@ def test_long_running_operations_report_in_progress_while_they_work(recorded_clu
     for a moment), then Succeeded."""
     path = arm_path(emulator, "workspaces", WS, "experiments", EXP, "jobs", "stubborn")
     body = _recorded_job(emulator)
-    body["properties"]["customToolkitSettings"] = {"commandLine": "trap 'sleep 1; exit 1' TERM; sleep 600 & wait"}
+    body["properties"]["customToolkitSettings"] = {
+        "commandLine": "trap 'sleep 2; exit 1' TERM; touch $AZ_BATCHAI_MOUNT_ROOT/azfiles/trapped; sleep 600 & wait"}
     assert raw(emulator, "PUT", path, json=body).status_code == 202
-    wait_for(lambda: raw(emulator, "GET", path).json()["properties"]["executionState"] == "running", timeout=20)
-    time.sleep(0.2)  # let the shell install its trap
+    ready = emulator.services["files"].backend.share_path("batchaiquickstart") / "trapped"
+    wait_for(ready.exists, timeout=20)  # the shell has its trap
     terminate = raw(emulator, "POST", path + "/terminate")
     first = requests.get(terminate.headers["Azure-AsyncOperation"], verify=emulator.ca_cert, timeout=10,
                          headers={"Authorization": "Bearer " + emulator.token}).json()
