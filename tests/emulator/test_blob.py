@@ -305,7 +305,7 @@ def test_bad_shared_key_and_missing_auth(emulator, container):
     status, headers, _ = raw_request(emulator, "GET", "/otheraccount/data/x?" + container_sas(emulator, "r"))
     assert status == 403
     status, headers, _ = raw_request(emulator, "GET", blob_path(emulator, "data", "x") + "?" + container_sas(
-        emulator, "r"), {"x-ms-version": "garbage\r"})
+        emulator, "r"), {"x-ms-version": "garbage"})
     assert status == 400 and headers["x-ms-error-code"] == "InvalidHeaderValue"
     assert headers["x-ms-version"] != "garbage"
 
