@@ -69,8 +69,8 @@ NOTES = {
     "FileServers_Delete": "not in azure-mgmt-batchai 7.0.0 (the specification dropped it later); plain REST works",
     "FileServers_Get": "not in azure-mgmt-batchai 7.0.0 (the specification dropped it later); plain REST works",
     "Clusters_Create": "nodes are directories on this machine; Azure file share mounts only; refused early past a "
-                       "quota",
-    "Clusters_Update": "resizes within the quota",
+                       "quota; autoScale grows with queued jobs and shrinks when idle, in seconds",
+    "Clusters_Update": "resizes within the quota; switches between manual and autoScale",
     "Clusters_ListRemoteLoginInformation": "127.0.0.1 and a port per node; no SSH server listens there",
 }
 

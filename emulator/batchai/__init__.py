@@ -8,6 +8,7 @@ Layout as in moto: ``models`` (state in SQLite, ``BatchAIBackend``), ``responses
 from __future__ import annotations
 
 from ..core.context import Context, Service
+from .autoscale import AutoScaler
 from .models import BatchAIBackend
 from .responses import BatchAIResponses
 from .urls import url_paths
@@ -26,8 +27,11 @@ def create_service(ctx: Context) -> Service:
     runner = JobRunner(backend)
     backend.runner = runner
     runner.start()
+    autoscaler = AutoScaler(ctx.store, runner.allocator.reconcile)
+    autoscaler.start()
 
     def close() -> None:
+        autoscaler.close()
         runner.close()
         backend.work.close(CLOSE_WAIT_SECONDS)
 

@@ -29,7 +29,7 @@ from ..files.exceptions import StorageError
 from . import exceptions as errors
 from .fileservers import FileServers
 from .quotas import ClusterDemand, Quotas
-from .validation import (PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
+from .validation import (AUTOSCALE_TARGET, PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
                          max_node_count, normalize_location, strip_secrets, target_node_count, toolkit_of)
 
 log = logging.getLogger("emulator.batchai")
@@ -353,6 +353,7 @@ class BatchAIBackend:
         """A PUT on an existing cluster or job: fine when nothing changes (retries), else 409."""
         stored = _json(row["properties"])
         stored.get("nodeSetup", {}).get("setupTask", {}).pop("stdOutErrPathSuffix", None)
+        stored.get("scaleSettings", {}).get("autoScale", {}).pop(AUTOSCALE_TARGET, None)
         if row["provisioning_state"] == "deleting":
             raise errors.being_deleted(kind, row["name"])
         if stored != props:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import re
 
+from .validation import AUTOSCALE_TARGET
+
 #: What the service filled in for an Azure file share mount that did not say.
 _FILE_SHARE_DEFAULTS = {"fileMode": "0777", "directoryMode": "0777"}
 
@@ -31,6 +33,7 @@ def cluster(body: dict) -> dict:
     body = copy.deepcopy(body)
     body.pop("location", None)  # 2018-05-01 clusters had none (the 2017 preview API had one)
     props = body.get("properties", {})
+    ((props.get("scaleSettings") or {}).get("autoScale") or {}).pop(AUTOSCALE_TARGET, None)
     if not props.get("errors"):
         props.pop("errors", None)
     _mount_defaults((props.get("nodeSetup") or {}).get("mountVolumes"))

@@ -192,11 +192,17 @@ def check_scale_settings(scale: Any, path: str = "properties.scaleSettings") -> 
     return {"autoScale": {"minimumNodeCount": low, "maximumNodeCount": high, "initialNodeCount": initial}}
 
 
+#: Where the auto-scaler keeps an autoScale cluster's current target in its stored scale settings
+#: (autoscale.py; never sent to clients).
+AUTOSCALE_TARGET = "emulatorTargetNodeCount"
+
+
 def target_node_count(scale: dict) -> int:
-    """How many nodes the cluster should have now (autoScale: its initial count; it does not scale by itself)."""
+    """How many nodes the cluster should have now (autoScale: what the auto-scaler chose, at first
+    its initial count)."""
     if "manual" in scale:
         return scale["manual"]["targetNodeCount"]
-    return scale["autoScale"]["initialNodeCount"]
+    return scale["autoScale"].get(AUTOSCALE_TARGET, scale["autoScale"]["initialNodeCount"])
 
 
 def max_node_count(scale: dict) -> int:
