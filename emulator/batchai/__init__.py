@@ -27,7 +27,7 @@ def create_service(ctx: Context) -> Service:
     runner = JobRunner(backend)
     backend.runner = runner
     runner.start()
-    autoscaler = AutoScaler(ctx.store, runner.allocator.reconcile)
+    autoscaler = AutoScaler(ctx.store, runner.allocator.reconcile, backend.quotas.headroom)
     autoscaler.start()
 
     def close() -> None:

@@ -4,7 +4,8 @@
 cluster switched to autoScale 0..1 grew for a job and went back to 0 nodes afterwards).
 
 The service evaluated its scaling every few minutes; here every ``INTERVAL_SECONDS``, and a cluster
-shrinks once it has wanted fewer nodes for ``IDLE_SECONDS``. The target it picks is kept in the
+shrinks once it has wanted fewer nodes for ``IDLE_SECONDS``. Growth stops at the quotas (the
+service's documentation: a cluster that does not reach its target may have reached its core quota). The target it picks is kept in the
 cluster's stored scale settings under ``validation.AUTOSCALE_TARGET`` (never shown to clients), which
 is where the allocator and the scheduler read every cluster's target from.
 """
@@ -14,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 from ..core.arm import utc_now
 from .validation import AUTOSCALE_TARGET, target_node_count
@@ -33,9 +34,11 @@ def wanted_nodes(auto: dict, busy: int, queued: int) -> int:
 class AutoScaler:
     """One thread that re-targets every auto-scale cluster; ``reconcile(cluster_id)`` resizes one."""
 
-    def __init__(self, store, reconcile: Callable[[int], None]) -> None:
+    def __init__(self, store, reconcile: Callable[[int], None],
+                 headroom: Callable[[int], Optional[int]] = lambda cluster_id: None) -> None:
         self.store = store
         self._reconcile = reconcile
+        self._headroom = headroom  # the most nodes a cluster may have within the quotas
         self._shrink_since: dict = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="batchai-autoscale", daemon=True)
@@ -72,6 +75,9 @@ class AutoScaler:
                 "workspace = ? AND cluster = ?", (row["resource_group"], row["workspace"], row["name"])))
             wanted = wanted_nodes(auto, busy, queued)
             current = target_node_count(props["scaleSettings"])
+            most = self._headroom(row["id"])
+            if most is not None and wanted > current:  # as on the service: growth stops at the quota
+                wanted = max(current, min(wanted, most))
             if wanted < current:  # shrink only after the cluster has wanted fewer nodes for a while
                 since = self._shrink_since.setdefault(row["id"], now)
                 if now - since < IDLE_SECONDS:

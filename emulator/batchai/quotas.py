@@ -136,6 +136,27 @@ class Quotas:
         # the family first: the more specific quota is the one a refusal names
         return [(family_usage_name(family, priority), cores * nodes), (TOTAL[priority], cores * nodes)]
 
+    def headroom(self, cluster_id: int) -> Optional[int]:
+        """The most nodes the cluster can have without passing a quota (None: no limit applies)."""
+        demands = list(self._demands())
+        mine = next((d for d in demands if d.cluster_id == cluster_id), None)
+        found = _SIZES.get(str(mine.vm_size).upper()) if mine else None
+        if found is None:
+            return None
+        cores = found[1]
+        limits = self.limits(mine.location)
+        in_use: dict = {}
+        for demand in demands:
+            if demand.cluster_id != cluster_id and demand.location.lower() == mine.location.lower():
+                for name, used in self._core_usages(demand, max(demand.allocated, demand.target)):
+                    in_use[name] = in_use.get(name, 0) + used
+        most = None
+        for name, _ in self._core_usages(mine, 1):
+            if limits[name] != NO_LIMIT:
+                allowed = max(0, limits[name] - in_use.get(name, 0)) // cores
+                most = allowed if most is None else min(most, allowed)
+        return most
+
     # ---- the early check
     def check(self, location: str, vm_size: str, priority: str, target: int,
               cluster_id: Optional[int] = None) -> None:

@@ -82,3 +82,19 @@ def test_switching_between_manual_and_auto_scale(batchai_client, workspace, emul
         manual=models.ManualScaleSettings(target_node_count=1))))
     manual = wait_for(lambda: nodes_of(batchai_client, "switch")(1), timeout=20)
     assert manual.scale_settings.manual.target_node_count == 1 and manual.scale_settings.auto_scale is None
+
+
+def test_growth_stops_at_the_quota(batchai_client, workspace, emulator):
+    emulator.set_batchai_quota("Standard NC Family Cluster Dedicated vCPUs", 12)  # two NC6 nodes
+    cluster = auto_cluster(batchai_client, emulator, "capped", 0, 4)
+    for index in range(3):
+        submit(batchai_client, "job{}".format(index), job_parameters(cluster.id, "sleep 2"))
+    most = []
+
+    def all_done():
+        most.append(batchai_client.clusters.get(RG, WS, "capped").current_node_count)
+        states = [batchai_client.jobs.get(RG, WS, EXP, "job{}".format(i)).execution_state for i in range(3)]
+        return all(state in ("succeeded", "failed") for state in states) and states
+    states = wait_for(all_done, timeout=60)
+    assert states == ["succeeded"] * 3  # the third job waited for a node, then ran
+    assert max(most) == 2  # four wanted, two allowed
