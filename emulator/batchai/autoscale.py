@@ -3,11 +3,12 @@
 ``resizing`` to ``steady`` as the service did (its azure-sdk-for-python test test_auto_scaling: a
 cluster switched to autoScale 0..1 grew for a job and went back to 0 nodes afterwards).
 
-The service evaluated its scaling every few minutes; here every ``INTERVAL_SECONDS``, and a cluster
-shrinks once it has wanted fewer nodes for ``IDLE_SECONDS``. Growth stops at the quotas (the
-service's documentation: a cluster that does not reach its target may have reached its core quota). The target it picks is kept in the
-cluster's stored scale settings under ``validation.AUTOSCALE_TARGET`` (never shown to clients), which
-is where the allocator and the scheduler read every cluster's target from.
+The service evaluated its scaling every few minutes; here every ``INTERVAL_SECONDS``, and a
+cluster shrinks once it has wanted fewer nodes for ``IDLE_SECONDS``. Growth stops at the quotas
+(the service's documentation: a cluster that does not reach its target may have reached its core
+quota). The target it picks is kept in the cluster's stored scale settings under
+``validation.AUTOSCALE_TARGET`` (never shown to clients), which is where the allocator and the
+scheduler read every cluster's target from.
 """
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ from typing import Callable, Iterable, Optional
 from . import exceptions as errors
 
 CLUSTERS = "Clusters"
-TOTAL = {"dedicated": "Total Cluster Dedicated Regional vCPUs", "lowpriority": "Total Cluster LowPriority Regional vCPUs"}
+TOTAL = {"dedicated": "Total Cluster Dedicated Regional vCPUs",
+         "lowpriority": "Total Cluster LowPriority Regional vCPUs"}
 NO_LIMIT = -1
 
 #: VM family (as the usages name it, in the recorded order) -> ({VM size: cores}, default limit,

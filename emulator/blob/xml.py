@@ -110,7 +110,8 @@ def block_list(committed: Optional[list], uncommitted: Optional[list]) -> bytes:
 def service_properties() -> bytes:
     logging = ("<Logging><Version>1.0</Version><Read>false</Read><Write>false</Write><Delete>false</Delete>"
                "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></Logging>")
-    metrics = "<Version>1.0</Version><Enabled>false</Enabled><RetentionPolicy><Enabled>false</Enabled></RetentionPolicy>"
+    metrics = ("<Version>1.0</Version><Enabled>false</Enabled>"
+               "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy>")
     return ("{}<StorageServiceProperties>{}<HourMetrics>{m}</HourMetrics><MinuteMetrics>{m}</MinuteMetrics><Cors/>"
             "<DeleteRetentionPolicy><Enabled>false</Enabled></DeleteRetentionPolicy></StorageServiceProperties>"
             ).format(_HEADER, logging, m=metrics).encode("utf-8")

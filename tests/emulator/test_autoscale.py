@@ -3,7 +3,6 @@ back to the minimum when idle, through resizing to steady; switching between man
 with clusters.update (the service's own test_auto_scaling scenario)."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import requests

@@ -11,7 +11,7 @@ import pytest
 import requests
 from azure.mgmt.batchai import models
 
-from test_jobs import RG, WS, EXP, make_share, make_workspace, wait_for
+from test_jobs import EXP, RG, WS, make_share, wait_for
 
 CONFORMANCE = Path(__file__).with_name("conformance")
 RECORDED_LENGTHS = {  # content-length of each recorded response
