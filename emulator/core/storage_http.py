@@ -3,8 +3,8 @@ request as the authenticator and handlers read it, replies streamed from files, 
 routing rows by (method, level, restype, comp), and the WSGI application that ties them
 together and turns ``StorageError`` into the service's XML error.
 
-The Blob endpoint is built on it; the File endpoint still has its own copy of these pieces
-(``files/responses.py``) with a splice fast path for plain-http uploads.
+The Blob endpoint is built on it; the File endpoint takes the request, replies, ranges and file
+streams from here and keeps its own body reader (all-or-nothing Put Range) and application.
 """
 from __future__ import annotations
 
