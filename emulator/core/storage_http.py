@@ -332,12 +332,14 @@ class StorageApplication:
     route, authenticate and authorize, run the handler, answer; ``StorageError`` becomes the
     service's XML error."""
 
+    request_class = StorageRequest
+
     def __init__(self, router: StorageRouter, auth: StorageAuthenticator, responses,
                  locate: Callable[[StorageRequest], tuple]) -> None:
         self.router, self.auth, self.responses, self._locate = router, auth, responses, locate
 
     def __call__(self, environ, start_response):
-        request = StorageRequest(environ)
+        request = self.request_class(environ)
         try:
             reply = self.handle(request)
         except err.StorageError as exc:

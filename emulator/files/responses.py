@@ -12,14 +12,14 @@ import binascii
 import hashlib
 import logging
 import os
-from http import HTTPStatus
 from typing import Optional
 from urllib.parse import unquote
 
 from . import exceptions as err
 from . import xml
-from ..core.storage_http import FileStream, Reply, StorageRequest, parse_range, request_range
-from .auth import DEFAULT_VERSION, check_version, valid_version
+from ..core.storage_http import (FileStream, Reply, StorageApplication, StorageRequest, parse_range,
+                                 request_range)
+from .auth import check_version
 from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, is_utf8, validate_segment,
                      validate_share_name)
 from .urls import FilesRouter
@@ -74,11 +74,6 @@ def _readinto_fallback(stream, view: memoryview) -> int:
     data = stream.read(len(view))
     view[:len(data)] = data
     return len(data)
-
-
-_FileStream = FileStream
-_parse_range = parse_range
-_request_range = request_range
 
 
 def _entry_headers(entry: Entry) -> dict:
@@ -266,10 +261,10 @@ class FilesResponses:
             if not mode:
                 raise err.missing_required_header("x-ms-write")
             raise err.invalid_header_value("x-ms-write", request.header("x-ms-write"), "Must be update or clear.")
-        header, value = _request_range(request)
+        header, value = request_range(request)
         if not header:
             raise err.missing_required_header("x-ms-range")
-        start, end = _parse_range(value, header)
+        start, end = parse_range(value, header)
         if start is None or end is None:
             raise err.invalid_header_value(header, value, "Put Range needs bytes=START-END.")
         length = end - start + 1
@@ -334,17 +329,17 @@ class FilesResponses:
         except BaseException:
             os.close(fd)
             raise
-        if not isinstance(reply.body, _FileStream):
+        if not isinstance(reply.body, FileStream):
             os.close(fd)
         return reply
 
     def _read_file(self, request: FileRequest, share, segments, fd: int, entry: Entry) -> Reply:
         headers = self._file_headers(request, share, segments, entry)
-        header, value = _request_range(request)
+        header, value = request_range(request)
         size = entry.size
         if not header:
-            return Reply(200, headers, _FileStream(fd, 0, size), length=size)
-        start, end = _parse_range(value, header)
+            return Reply(200, headers, FileStream(fd, 0, size), length=size)
+        start, end = parse_range(value, header)
         if start is None:  # suffix range: the last END bytes
             start, end = max(0, size - end), size - 1
         if start >= size:
@@ -359,7 +354,7 @@ class FilesResponses:
             data = os.pread(fd, length, start)
             headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
             return Reply(206, headers, data)
-        return Reply(206, headers, _FileStream(fd, start, length), length=length)
+        return Reply(206, headers, FileStream(fd, start, length), length=length)
 
     def list_ranges(self, request: FileRequest, share, segments) -> Reply:
         entry = self.backend.file_entry(share, segments)
@@ -386,47 +381,18 @@ class FilesResponses:
 
 
 
-class FilesApplication:
-    """The WSGI application of the File endpoint: parse the URL, route, authenticate and
-    authorize, run the handler, and turn StorageError into the service's XML errors."""
+class FilesApplication(StorageApplication):
+    """The WSGI application of the File endpoint (``core.storage_http``): the File service's URL
+    levels and routing rows, then authentication, authorization and the handler."""
+
+    request_class = FileRequest
 
     def __init__(self, backend: FilesBackend, responses: Optional[FilesResponses] = None,
                  router: Optional[FilesRouter] = None) -> None:
         self.backend = backend
+        self.auth = backend.auth
         self.responses = responses or FilesResponses(backend)
         self.router = router or FilesRouter()
-
-    def __call__(self, environ, start_response):
-        request = FileRequest(environ)
-        try:
-            reply = self.handle(request)
-        except err.StorageError as exc:
-            reply = self._error(request, exc)
-        except Exception:  # a bug in the emulator: log it (never the query: it may hold a SAS)
-            log.exception("internal error handling %s %s", request.method, request.raw_path)
-            reply = self._error(request, err.internal_error())
-        request.discard_body()
-        headers = dict(reply.headers)
-        headers["x-ms-request-id"] = request.request_id
-        headers["x-ms-version"] = (valid_version(request.header("x-ms-version"))
-                                   or (request.grant and request.grant.version) or DEFAULT_VERSION)
-        client_request_id = request.header("x-ms-client-request-id")
-        if client_request_id:
-            headers["x-ms-client-request-id"] = client_request_id
-        if "Content-Length" not in headers:
-            headers["Content-Length"] = str(reply.length or 0)
-        status = "{} {}".format(reply.status, HTTPStatus(reply.status).phrase)
-        start_response(status, list(headers.items()))
-        body = reply.body
-        if request.method == "HEAD":
-            if isinstance(body, _FileStream):
-                body.close()
-            return []
-        return [body] if isinstance(body, bytes) else body
-
-    def _error(self, request: FileRequest, error: err.StorageError) -> Reply:
-        headers, body = err.render(error, request.request_id, with_body=request.method != "HEAD")
-        return Reply(error.status, headers, body)
 
     def handle(self, request: FileRequest) -> Reply:
         raw_path = request.raw_path
