@@ -20,6 +20,7 @@ RECORDED_LENGTHS = {  # content-length of each recorded response
     "job-running.recorded-2018.json": 1472, "job-terminated.recorded-2018.json": 1606,
     "listoutputfiles.recorded-2018.json": 2499, "ListUsages.recorded-2018.json": 2850,
     "fileserver.recorded-2018.json": 984, "operation-inprogress.recorded-2018.json": 299,
+    "cluster-setuptask.recorded-2018.json": 1647,
 }
 API = "2018-05-01"
 
@@ -113,6 +114,33 @@ def test_cluster_and_its_operation(recorded_cluster, emulator):
 
     listed = raw(emulator, "GET", arm_path(emulator, "workspaces", WS, "clusters")).json()
     assert key_paths(listed) == {"value"} | {"value[]." + p for p in key_paths(expected)}
+
+
+def test_cluster_with_a_setup_task(recorded_cluster, emulator):
+    """The recording's setup task: a variable, a secret (reported by name only) and the output path
+    suffix the service chose."""
+    body = {"properties": {
+        "vmSize": "STANDARD_D1", "vmPriority": "lowpriority",
+        "scaleSettings": {"manual": {"targetNodeCount": 1, "nodeDeallocationOption": "requeue"}},
+        "nodeSetup": {
+            "setupTask": {"commandLine": "echo $GREETING $SECRET_GREETING",
+                          "environmentVariables": [{"name": "GREETING", "value": "setup task"}],
+                          "secrets": [{"name": "SECRET_GREETING", "value": "has a secret"}],
+                          "stdOutErrPathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/azfiles"},
+            "mountVolumes": {"azureFileShares": [{
+                "accountName": emulator.account_name, "azureFileUrl": emulator.files_url + "/batchaiquickstart",
+                "credentials": {"accountKey": emulator.account_key}, "relativeMountPath": "azfiles"}]}},
+        "userAccountSettings": {"adminUserName": "demoUser", "adminUserPassword": "Dem0Pa$$w0rd"}}}
+    path = arm_path(emulator, "workspaces", WS, "clusters", "setup")
+    assert raw(emulator, "PUT", path, json=body).status_code == 202
+    cluster = raw(emulator, "GET", path).json()
+    expected = recorded("cluster-setuptask.recorded-2018.json")
+    assert key_paths(cluster) == key_paths(expected)
+    task, recorded_task = (c["properties"]["nodeSetup"]["setupTask"] for c in (cluster, expected))
+    assert task["secrets"] == recorded_task["secrets"] and "has a secret" not in json.dumps(cluster)
+    assert task["environmentVariables"] == recorded_task["environmentVariables"]
+    assert re.fullmatch(r"{}/{}/workspaces/{}/clusters/setup/[0-9a-f-]{{36}}".format(
+        emulator.subscription_id, RG, WS), task["stdOutErrPathSuffix"])
 
 
 def test_usages_match_the_recording(recorded_cluster, batchai_client, emulator):
