@@ -1,7 +1,8 @@
-"""What the emulator covers of the Batch AI 2018-05-01 API, worked out from its route table.
+"""What the emulator covers of the Batch AI 2018-05-01 API, worked out from its route table, and
+which File and Blob operations its storage account serves, from theirs.
 
-``python -m emulator.coverage`` prints the README's coverage table; ``--write README.md``
-replaces the table between the README's coverage markers. Each operation of the API (the
+``python -m emulator.coverage`` prints the README's coverage tables; ``--write README.md``
+replaces the tables between the README's coverage markers. Each operation of the API (the
 specification's operation ids, as azure-mgmt-batchai 7.0.0 calls them) is supported when a
 route of ``emulator.batchai.urls`` answers its method and path; the notes say how it differs.
 """
@@ -13,8 +14,12 @@ import sys
 from pathlib import Path
 
 from .batchai.urls import url_paths
+from .blob.urls import url_paths as blob_url_paths
+from .files.urls import url_paths as file_url_paths
 
 START, END = "<!-- coverage:start (python -m emulator.coverage --write README.md) -->", "<!-- coverage:end -->"
+STORAGE_START = "<!-- storage-coverage:start (python -m emulator.coverage --write README.md) -->"
+STORAGE_END = "<!-- storage-coverage:end -->"
 
 _RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.BatchAI"
 _WS = _RG + "/workspaces/{workspaceName}"
@@ -102,18 +107,36 @@ def table(routes=url_paths) -> str:
     return "\n".join(lines)
 
 
-def replace_table(text: str, new_table: str) -> str:
+def _request(method: str, level: str, restype, comp) -> str:
+    query = "&".join("{}={}".format(name, value) for name, value in (("restype", restype), ("comp", comp)) if value)
+    return "{} {}{}".format(method, {"account": "/{account}", "container": "/{account}/{container}",
+                                     "blob": "/{account}/{container}/{blob}", "share": "/{account}/{share}",
+                                     "path": "/{account}/{share}/{path}"}[level], "?" + query if query else "")
+
+
+def storage_table() -> str:
+    """The File and Blob operations the storage account serves, from their routing rows."""
+    lines = ["| endpoint | operation | request | service SAS permission |", "|---|---|---|---|"]
+    for endpoint, rows in (("File", file_url_paths), ("Blob", blob_url_paths)):
+        for method, level, restype, comp, handler, permissions in rows:
+            lines.append("| {} | {} | `{}` | {} |".format(
+                endpoint, handler.replace("_", " "), _request(method, level, restype, comp),
+                " or ".join(permissions) if permissions else "none (Shared Key only)"))
+    return "\n".join(lines)
+
+
+def replace_table(text: str, new_table: str, start: str = START, end: str = END) -> str:
     """``text`` with the part between the coverage markers replaced by ``new_table``."""
-    if START not in text or END not in text:
-        raise ValueError("the coverage markers are missing; put {!r} and {!r} around the table".format(START, END))
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return "{}{}\n{}\n{}{}".format(head, START, new_table, END, tail)
+    if start not in text or end not in text:
+        raise ValueError("the coverage markers are missing; put {!r} and {!r} around the table".format(start, end))
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return "{}{}\n{}\n{}{}".format(head, start, new_table, end, tail)
 
 
-def readme_table(text: str) -> str:
+def readme_table(text: str, start: str = START, end: str = END) -> str:
     """The table between the markers of ``text``."""
-    return text.split(START, 1)[1].split(END, 1)[0].strip("\n")
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
 
 
 def main(argv=None) -> int:
@@ -123,10 +146,15 @@ def main(argv=None) -> int:
     generated = table()
     if not args.write:
         print(generated)
+        print()
+        print(storage_table())
         return 0
     path = Path(args.write)
     try:
-        path.write_text(replace_table(path.read_text(encoding="utf-8"), generated), encoding="utf-8")
+        text = replace_table(path.read_text(encoding="utf-8"), generated)
+        if STORAGE_START in text:
+            text = replace_table(text, storage_table(), STORAGE_START, STORAGE_END)
+        path.write_text(text, encoding="utf-8")
     except (OSError, ValueError) as exc:
         print("error: {}".format(exc), file=sys.stderr)
         return 2

@@ -20,8 +20,13 @@ def test_readme_table_is_the_generated_one():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     printed = subprocess.run([sys.executable, "-m", "emulator.coverage"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout
-    assert coverage.readme_table(readme) == printed.strip("\n") == coverage.table(), \
-        "README.md is stale: run python -m emulator.coverage --write README.md"
+    assert printed == coverage.table() + "\n\n" + coverage.storage_table() + "\n"
+    stale = "README.md is stale: run python -m emulator.coverage --write README.md"
+    assert coverage.readme_table(readme) == coverage.table(), stale
+    assert coverage.readme_table(readme, coverage.STORAGE_START, coverage.STORAGE_END) == coverage.storage_table(), \
+        stale
+    assert "| Blob | put block list | `PUT /{account}/{container}/{blob}?comp=blocklist` | c or w |" in \
+        coverage.storage_table()
 
 
 def _sdk_operations() -> set:
