@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..core.context import Context, Service
 from ..runner import JobRunner
+from .autoscale import AutoScaler
 from .models import BatchAIBackend
 from .responses import BatchAIResponses
 from .urls import url_paths
@@ -29,8 +30,11 @@ def create_service(ctx: Context) -> Service:
     runner.recover()
     backend.finish_interrupted_deletes()
     runner.start()
+    autoscaler = AutoScaler(ctx.store, runner.allocator.reconcile, backend.quotas.headroom)
+    autoscaler.start()
 
     def close() -> None:
+        autoscaler.close()
         runner.close()
         backend.work.close(CLOSE_WAIT_SECONDS)
 

@@ -31,8 +31,10 @@ from ..files.exceptions import StorageError
 from ..runner.environment import expand
 from ..runner.mounts import locate_on_share, mount_table, path_parts, share_mounts
 from . import exceptions as errors
+from .fileservers import FileServers
 from .jobstore import BatchAIJobStore, output_segment
-from .validation import (PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
+from .quotas import ClusterDemand, Quotas
+from .validation import (AUTOSCALE_TARGET, PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
                          max_node_count, normalize_location, strip_secrets, target_node_count, toolkit_of)
 
 log = logging.getLogger("emulator.batchai")
@@ -108,6 +110,8 @@ class BatchAIBackend:
         # what the runner sees
         self.records = BatchAIJobStore(self.store, self.subscription_id, self.nodes_root, self.unlisted_output_notes)
         self.runner = None  # the JobRunner, attached by create_service
+        self.quotas = Quotas(self.store, self.cluster_demands)
+        self.file_servers = FileServers(self.store, ctx.data_dir / "fileservers", self.subscription_id)
 
     # ---- neighbours --------------------------------------------------------------------------
 
@@ -228,6 +232,7 @@ class BatchAIBackend:
         for cluster in self.store.query("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ?",
                                         (rg, ws)):
             self._delete_cluster_now(cluster)
+        self.file_servers.delete_in_workspace(rg, ws)
         self.store.execute("DELETE FROM bai_experiments WHERE resource_group = ? AND workspace = ?", (rg, ws))
         self.store.execute("DELETE FROM bai_workspaces WHERE id = ?", (row["id"],))
         shutil.rmtree(self.nodes_root / rg / ws, ignore_errors=True)  # empty by now
@@ -334,6 +339,8 @@ class BatchAIBackend:
         existing = self.find_cluster(rg, ws, name)
         if existing is not None:
             return self._repeat_put("cluster", existing, props, workspace["location"])
+        self.quotas.check(workspace["location"], props["vmSize"], props["vmPriority"],
+                          target_node_count(props["scaleSettings"]))
         setup_task = props.get("nodeSetup", {}).get("setupTask")
         if setup_task:  # where the setup task's logs go, unique per cluster (reference 2.2)
             setup_task["stdOutErrPathSuffix"] = "{}/{}/workspaces/{}/clusters/{}/{}".format(
@@ -353,6 +360,7 @@ class BatchAIBackend:
         """A PUT on an existing cluster or job: fine when nothing changes (retries), else 409."""
         stored = _json(row["properties"])
         stored.get("nodeSetup", {}).get("setupTask", {}).pop("stdOutErrPathSuffix", None)
+        stored.get("scaleSettings", {}).get("autoScale", {}).pop(AUTOSCALE_TARGET, None)
         if row["provisioning_state"] == "deleting":
             raise errors.being_deleted(kind, row["name"])
         if stored != props:
@@ -381,6 +389,8 @@ class BatchAIBackend:
             raise errors.missing_property("properties.scaleSettings", "the new scale settings")
         props = _json(row["properties"])
         props["scaleSettings"] = check_scale_settings(scale)
+        self.quotas.check(row["location"], props["vmSize"], props.get("vmPriority", "dedicated"),
+                          target_node_count(props["scaleSettings"]), cluster_id=row["id"])
         now = utc_now()
         self.store.execute("UPDATE bai_clusters SET properties = ?, allocation_state = 'resizing', "
                            "allocation_state_time = ?, errors = '[]' WHERE id = ?", (json.dumps(props), now, row["id"]))
@@ -414,6 +424,18 @@ class BatchAIBackend:
         workspace = self._workspace_row(self.resource_group(rg), ws)
         row = self._cluster_row(workspace["resource_group"], workspace["name"], name)
         return self._remote_logins("cluster_id = ?", (row["id"],))
+
+    def cluster_demands(self) -> list:
+        """What every cluster holds (allocated nodes) and asks for (target nodes), for the quotas."""
+        allocated = {row["cluster_id"]: row["n"] for row in self.store.query(
+            "SELECT cluster_id, COUNT(*) AS n FROM bai_nodes GROUP BY cluster_id")}
+        demands = []
+        for row in self.store.query("SELECT id, location, properties FROM bai_clusters"):
+            props = _json(row["properties"])
+            demands.append(ClusterDemand(row["id"], row["location"], props["vmSize"],
+                                         props.get("vmPriority", "dedicated"), allocated.get(row["id"], 0),
+                                         target_node_count(props["scaleSettings"])))
+        return demands
 
     def _remote_logins(self, where: str, params: tuple) -> list:
         rows = self.store.query("SELECT node_id, seq FROM bai_nodes WHERE {} ORDER BY seq".format(where), params)

@@ -49,7 +49,7 @@ TOOLKIT_INTEGER_FIELDS = ("processCount", "workerCount", "parameterServerCount")
 UNSUPPORTED_MOUNTS = {
     "azureBlobFileSystems": "the emulator has no Blob service, so Azure Blob containers cannot be mounted; "
                             "use azureFileShares",
-    "fileServers": "Batch AI file servers are not emulated; use azureFileShares",
+    "fileServers": "mounting Batch AI file servers is not emulated yet; use azureFileShares",
     "unmanagedFileSystems": "unmanaged file systems cannot be mounted by the emulator; use azureFileShares",
 }
 
@@ -196,11 +196,17 @@ def check_scale_settings(scale: Any, path: str = "properties.scaleSettings") -> 
     return {"autoScale": {"minimumNodeCount": low, "maximumNodeCount": high, "initialNodeCount": initial}}
 
 
+#: Where the auto-scaler keeps an autoScale cluster's current target in its stored scale settings
+#: (autoscale.py; never sent to clients).
+AUTOSCALE_TARGET = "emulatorTargetNodeCount"
+
+
 def target_node_count(scale: dict) -> int:
-    """How many nodes the cluster should have now (autoScale: its initial count; it does not scale by itself)."""
+    """How many nodes the cluster should have now (autoScale: what the auto-scaler chose, at first
+    its initial count)."""
     if "manual" in scale:
         return scale["manual"]["targetNodeCount"]
-    return scale["autoScale"]["initialNodeCount"]
+    return scale["autoScale"].get(AUTOSCALE_TARGET, scale["autoScale"]["initialNodeCount"])
 
 
 def max_node_count(scale: dict) -> int:
