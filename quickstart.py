@@ -36,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--config", help="configuration file (default: config.ini, else config.example.ini)")
     parser.add_argument("--target", choices=("local", "azure"), help="override [quickstart] target")
     parser.add_argument("--epochs", type=int, help="training epochs (overrides [job] epochs)")
+    parser.add_argument("--nodes", type=int, help="cluster nodes the job trains on, data-parallel "
+                                                  "(overrides [resources] node_count; default 1)")
     parser.add_argument("--mnist-dir", type=Path, help="directory with the four MNIST .gz files (else cache or download)")
     parser.add_argument("--mirror", action="append", metavar="URL",
                         help="MNIST mirror base URL to download from (repeatable; default: $MNIST_MIRROR, else the "
@@ -49,7 +51,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     # 1. Read the configuration.
-    config = load_config(find_config(args.config, HERE), target=args.target, epochs=args.epochs)
+    config = load_config(find_config(args.config, HERE), target=args.target, epochs=args.epochs, nodes=args.nodes)
     warn_if_readable_by_others(config.path)
     print("Configuration: {} (target: {})".format(config.path, config.target))
 
@@ -81,16 +83,17 @@ def main(argv=None) -> int:
             clients.storage_account_key, clients.azure_file_url(config.share))
         print("Created cluster {} ({} x {})".format(config.cluster, config.node_count, config.vm_size))
 
-        # 8. Monitor the cluster until its node is ready.
+        # 8. Monitor the cluster until its nodes are ready.
         steps.wait_for_cluster(clients.batchai, config.resource_group, config.workspace, config.cluster,
                                clients.monitor_interval)
 
         # 9. Create the experiment and the training job.
         steps.create_experiment(clients.batchai, config.resource_group, config.workspace, config.experiment)
         steps.create_job(clients.batchai, config.resource_group, config.workspace, config.experiment, config.job,
-                         cluster.id, config.image, config.directory, config.epochs)
+                         cluster.id, config.image, config.directory, config.epochs, node_count=config.node_count)
         job_submitted = True
-        print("Created job {} in experiment {}".format(config.job, config.experiment))
+        print("Created job {} in experiment {}{}".format(config.job, config.experiment, "" if config.node_count == 1
+                                                         else " ({} nodes, one process each)".format(config.node_count)))
 
         # 10. Monitor the job, following its training progress in stderr.txt.
         job = steps.monitor_job(clients.batchai, config.resource_group, config.workspace, config.experiment,

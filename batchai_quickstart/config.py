@@ -84,8 +84,9 @@ def find_config(explicit: Optional[str], here: Path) -> Path:
     raise ConfigError("no configuration file: copy config.example.ini to config.ini or pass --config PATH")
 
 
-def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] = None) -> QuickstartConfig:
-    """Read ``path`` and check every value; ``target`` and ``epochs`` override the file's."""
+def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] = None,
+                nodes: Optional[int] = None) -> QuickstartConfig:
+    """Read ``path`` and check every value; ``target``, ``epochs`` and ``nodes`` override the file's."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as f:
@@ -110,7 +111,7 @@ def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] 
         directory=reader.name("resources", "directory", _DIRECTORY_NAME, "1-255 characters without \" \\ / : | < > * ?"),
         cluster=reader.name("resources", "cluster", _BATCHAI_NAME, "1-64 letters, digits, '-' or '_'"),
         vm_size=reader.get("resources", "vm_size"),
-        node_count=reader.integer("resources", "node_count", 1, 100),
+        node_count=nodes if nodes is not None else reader.integer("resources", "node_count", 1, 100),
         admin_user_name=reader.name("resources", "admin_user_name", re.compile(r"^[a-zA-Z][-\w.]{0,31}$"),
                                     "a user name of 1-32 letters, digits, '-', '_' or '.'"),
         admin_user_password=reader.get("resources", "admin_user_password", required=on_azure),
@@ -122,6 +123,8 @@ def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] 
     )
     if epochs is not None and epochs < 1:
         raise ConfigError("--epochs must be at least 1")
+    if nodes is not None and not 1 <= nodes <= 100:
+        raise ConfigError("--nodes must be from 1 to 100 (a Batch AI cluster has at most 100 nodes)")
     if on_azure:
         _read_azure_section(reader, config)
     return config

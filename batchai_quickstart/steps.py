@@ -176,11 +176,13 @@ def create_experiment(batchai_client: BatchAI, resource_group: str, workspace: s
 
 def create_job(batchai_client: BatchAI, resource_group: str, workspace: str, experiment: str, job: str,
                cluster_id: str, image: str, directory: str, epochs: Optional[int] = None,
-               relative_mount_path: str = RELATIVE_MOUNT_POINT):
-    """Create the training job: CNTK running ConvNet_MNIST.py from the share, on one node.
+               relative_mount_path: str = RELATIVE_MOUNT_POINT, node_count: int = 1):
+    """Create the training job: CNTK running ConvNet_MNIST.py from the share, on ``node_count`` nodes.
 
     Input ``SAMPLE`` is the share directory with the data and the script; output ``MODEL`` is a
     directory ``Models`` the service creates on the share; stdout and stderr go to the share too.
+    On several nodes the service starts one process per node under mpirun (``process_count``);
+    the script then trains data-parallel, each process on its share of every minibatch.
     """
     mount = "$AZ_BATCHAI_MOUNT_ROOT/{}".format(relative_mount_path)
     arguments = "$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL"
@@ -188,13 +190,13 @@ def create_job(batchai_client: BatchAI, resource_group: str, workspace: str, exp
         arguments += " --epochs {}".format(epochs)
     parameters = models.JobCreateParameters(
         cluster=models.ResourceId(id=cluster_id),
-        node_count=1,
+        node_count=node_count,
         container_settings=models.ContainerSettings(image_source_registry=models.ImageSourceRegistry(image=image)),
         std_out_err_path_prefix=mount,
         input_directories=[models.InputDirectory(id="SAMPLE", path="{}/{}".format(mount, directory))],
         output_directories=[models.OutputDirectory(id="MODEL", path_prefix=mount, path_suffix="Models")],
         cntk_settings=models.CNTKsettings(python_script_file_path="$AZ_BATCHAI_INPUT_SAMPLE/" + SCRIPT_NAME,
-                                          command_line_args=arguments),
+                                          command_line_args=arguments, process_count=node_count),
     )
     return batchai_client.jobs.begin_create(resource_group, workspace, experiment, job, parameters).result()
 
@@ -239,7 +241,7 @@ def monitor_job(batchai_client: BatchAI, resource_group: str, workspace: str, ex
             current = batchai_client.jobs.get(resource_group, workspace, experiment, job)
             if current.execution_state != state:
                 state = current.execution_state
-                on_state("Job state: {}".format(state))
+                on_state(job_state(current))
             if on_output and state in ("running", "terminating") + FINISHED_STATES:
                 if url is None:
                     found = find_output_file(batchai_client, resource_group, workspace, experiment, job,
@@ -253,6 +255,14 @@ def monitor_job(batchai_client: BatchAI, resource_group: str, workspace: str, ex
             if state in FINISHED_STATES:
                 return current
             time.sleep(poll_seconds)
+
+
+def job_state(job) -> str:
+    """The state line: ``Job state: running``, naming the nodes when there are several."""
+    nodes = getattr(job, "node_count", None)
+    if isinstance(nodes, int) and nodes > 1:
+        return "Job state: {} on {} nodes".format(job.execution_state, nodes)
+    return "Job state: {}".format(job.execution_state)
 
 
 def job_summary(job) -> str:

@@ -20,7 +20,7 @@ from .core.routing import Router
 from .core.secrets import load_identity
 from .core.serving import Server
 from .core.store import Store
-from .core.tls import ensure_certificate
+from .core.tls import DEFAULT_HOSTS, ensure_certificate
 
 __all__ = ["DataDirInUse", "Emulator", "start"]
 log = logging.getLogger("emulator")
@@ -30,9 +30,11 @@ class Emulator:
     """A running emulator.
 
     Attributes: ``arm_url`` (https, Resource Manager and Batch AI), ``files_url`` (http, Azure
-    Files, path-style ``http://127.0.0.1:PORT/ACCOUNT``), ``account_name``, ``account_key``,
+    Files, path-style ``http://127.0.0.1:PORT/ACCOUNT``), ``blob_url`` (https, Azure Blob,
+    path-style ``https://127.0.0.1:PORT/ACCOUNT``; host-style ``https://ACCOUNT.blob.core.localhost:PORT``
+    works too where that name resolves to 127.0.0.1), ``account_name``, ``account_key``,
     ``subscription_id``, ``ca_cert`` (the PEM clients pass as ``connection_verify``),
-    ``files_connection_string`` and ``credential()``.
+    ``files_connection_string``, ``blob_connection_string`` and ``credential()``.
 
     Long-running operations: the emulator sends no ``Retry-After``, so clients poll at their
     ``polling_interval``. Pass ``polling_interval=0.05`` (to the client or to each ``begin_*``
@@ -48,6 +50,7 @@ class Emulator:
         self.data_dir = context.data_dir
         self.arm_url = context.arm_url
         self.files_url = context.files_url
+        self.blob_url = context.blob_url
         self.account_name = identity.account_name
         self.account_key = identity.account_key
         self.subscription_id = identity.subscription_id
@@ -60,6 +63,22 @@ class Emulator:
         return "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};FileEndpoint={}".format(
             self.account_name, self.account_key, self.files_url)
 
+    @property
+    def blob_connection_string(self) -> str:
+        """For ``BlobServiceClient.from_connection_string(..., connection_verify=ca_cert)``."""
+        return "DefaultEndpointsProtocol=https;AccountName={};AccountKey={};BlobEndpoint={}".format(
+            self.account_name, self.account_key, self.blob_url)
+
+    def set_batchai_quota(self, name: str, limit: int, location: Optional[str] = None) -> None:
+        """Change a Batch AI quota, named as ``usages.list`` names it (e.g. "Standard NC Family
+        Cluster Dedicated vCPUs", "Clusters"), in one location or (None) all; kept in the data dir."""
+        self._context.services["batchai"].backend.quotas.set_limit(name, limit, location)
+
+    @property
+    def blob_suffix(self) -> str:
+        """The storage suffix azure-ai-ml puts after ``<account>.blob.``: ``core.localhost:PORT``."""
+        return self._context.services["azureml"].backend.storage.suffix
+
     def credential(self) -> EmulatorCredential:
         """A TokenCredential whose token the emulator accepts."""
         return EmulatorCredential(self.token)
@@ -70,9 +89,11 @@ class Emulator:
 
     def describe(self) -> dict:
         """What clients need, as ``python -m emulator`` prints it."""
-        return {"arm_url": self.arm_url, "files_url": self.files_url, "account_name": self.account_name,
-                "account_key": self.account_key, "subscription_id": self.subscription_id,
-                "ca_cert": self.ca_cert, "files_connection_string": self.files_connection_string,
+        return {"arm_url": self.arm_url, "files_url": self.files_url, "blob_url": self.blob_url,
+                "account_name": self.account_name, "account_key": self.account_key,
+                "subscription_id": self.subscription_id, "ca_cert": self.ca_cert,
+                "files_connection_string": self.files_connection_string,
+                "blob_connection_string": self.blob_connection_string,
                 "token": self.token, "data_dir": str(self.data_dir)}
 
     def stop(self) -> None:
@@ -102,7 +123,7 @@ class Emulator:
 
 def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port: int = 0,
           account_name: Optional[str] = None, account_key: Optional[str] = None,
-          token: Optional[str] = None, subscription_id: Optional[str] = None) -> Emulator:
+          token: Optional[str] = None, subscription_id: Optional[str] = None, blob_port: int = 0) -> Emulator:
     """Start the emulator and return it once it accepts requests.
 
     ``data_dir`` holds all state (database, share contents, nodes, certificate); None means a
@@ -116,35 +137,44 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     data_dir_lock = lock(root)
     try:
         return _start(root, temporary, data_dir_lock, arm_port, files_port, account_name, account_key, token,
-                      subscription_id)
+                      subscription_id, blob_port)
     except BaseException:
         data_dir_lock.release()
         raise
 
 
 def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port: int, account_name, account_key,
-           token, subscription_id) -> Emulator:
+           token, subscription_id, blob_port: int) -> Emulator:
     # Imported here so that `import emulator` stays light for clients that only read settings.
-    from . import batchai, files, resourcemanager
+    from . import azureml, batchai, blob, files, resourcemanager
 
     create_private_file(root / "emulator.db")
     store = Store(root / "emulator.db")
     identity = load_identity(store, account_name, account_key, token, subscription_id)
-    arm_server = Server(arm_port, certificate=ensure_certificate(root / "tls"))
+    # <account>.blob.core.localhost: the host-style Blob address azure-ai-ml builds (suffix core.localhost)
+    certificate = ensure_certificate(root / "tls", DEFAULT_HOSTS + ("*.blob.core.localhost",))
+    arm_server = Server(arm_port, certificate=certificate)
     files_server = Server(files_port)
+    blob_server = Server(blob_port, certificate=certificate)  # https: azure-ai-ml builds https blob URLs
     context = Context(data_dir=root, store=store, identity=identity, arm_url=arm_server.url,
                       files_url="{}/{}".format(files_server.url, identity.account_name),
-                      operations=Operations(store, arm_server.url, identity.subscription_id))
+                      operations=Operations(store, arm_server.url, identity.subscription_id),
+                      blob_url="{}/{}".format(blob_server.url, identity.account_name))
     # Order matters: Batch AI mounts Files shares, Resource Manager deletes Batch AI resources.
-    for name, package in (("files", files), ("batchai", batchai), ("resourcemanager", resourcemanager)):
+    for name, package in (("files", files), ("blob", blob), ("batchai", batchai),
+                          ("resourcemanager", resourcemanager)):
         context.services[name] = package.create_service(context)
+    context.services["azureml"] = azureml.create_service(context, context.services["blob"].backend)
     (root / "nodes").mkdir(mode=0o700, exist_ok=True)  # made later by the runner: private from the start
     make_private(root)  # the directories the services made at its top level too
     router = Router()
-    for name in ("resourcemanager", "batchai"):
+    for name in ("resourcemanager", "batchai", "azureml"):
         service = context.services[name]
         router.add_service(service.url_paths, service.responses)
-    arm_server.serve(ArmApplication(router, identity.token))
+    # The Azure ML workspace data plane (/azureml-api) sits in front of Resource Manager on the same port.
+    arm_server.serve(azureml.DataPlaneApplication(context.services["azureml"], ArmApplication(router, identity.token),
+                                                  identity.token))
     files_server.serve(files.create_app(context.services["files"]))
-    log.info("emulator serving %s and %s (data in %s)", arm_server.url, context.files_url, root)
-    return Emulator(context, [arm_server, files_server], temporary, data_dir_lock)
+    blob_server.serve(blob.create_app(context.services["blob"]))
+    log.info("emulator serving %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url, root)
+    return Emulator(context, [arm_server, files_server, blob_server], temporary, data_dir_lock)

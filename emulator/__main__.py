@@ -1,8 +1,8 @@
 """``python -m emulator --data-dir DIR``: serve until SIGINT or SIGTERM.
 
 The first line of stdout is one JSON object with the endpoints and credentials
-(``arm_url``, ``files_url``, ``account_name``, ``account_key``, ``subscription_id``, ``ca_cert``,
-``files_connection_string``, ``token``, ``data_dir``).
+(``arm_url``, ``files_url``, ``blob_url``, ``account_name``, ``account_key``, ``subscription_id``,
+``ca_cert``, ``files_connection_string``, ``blob_connection_string``, ``token``, ``data_dir``).
 """
 from __future__ import annotations
 
@@ -23,12 +23,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-dir", required=True, help="directory holding all state (kept across restarts)")
     parser.add_argument("--arm-port", type=int, default=0, help="https port for Resource Manager and Batch AI")
     parser.add_argument("--files-port", type=int, default=0, help="http port for Azure Files")
+    parser.add_argument("--blob-port", type=int, default=0, help="https port for Azure Blob storage")
     parser.add_argument("--account-name", help="storage account name (default: kept in the data dir)")
     parser.add_argument("--account-key", default=os.environ.get("EMULATOR_ACCOUNT_KEY"),
                         help="base64 storage account key (or env EMULATOR_ACCOUNT_KEY)")
     parser.add_argument("--token", default=os.environ.get("EMULATOR_TOKEN"),
                         help="bearer token to accept (or env EMULATOR_TOKEN)")
     parser.add_argument("--subscription-id", help="subscription id (default: kept in the data dir)")
+    parser.add_argument("--quota", action="append", default=[], metavar="NAME=LIMIT",
+                        help="set a Batch AI quota as usages names it, e.g. 'Standard NC Family Cluster "
+                             "Dedicated vCPUs=48' (repeatable; kept in the data dir)")
     parser.add_argument("--log-level", default="WARNING", help="logging level (DEBUG shows each request)")
     return parser.parse_args(argv)
 
@@ -41,8 +45,18 @@ def main(argv=None) -> int:
     become_subreaper()
     try:
         emulator = start(args.data_dir, args.arm_port, args.files_port, args.account_name,
-                         args.account_key, args.token, args.subscription_id)
+                         args.account_key, args.token, args.subscription_id, args.blob_port)
     except (OSError, ValueError) as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 2
+    try:
+        for setting in args.quota:
+            name, sep, limit = setting.rpartition("=")
+            if not sep or not limit.strip().isdigit():
+                raise ValueError("--quota takes NAME=LIMIT with a whole number, not {!r}".format(setting))
+            emulator.set_batchai_quota(name.strip(), int(limit))
+    except ValueError as exc:
+        emulator.stop()
         print("error: {}".format(exc), file=sys.stderr)
         return 2
     stop = threading.Event()

@@ -5,6 +5,7 @@
 
     python ConvNet_MNIST.py DATA_DIR MODEL_DIR [--epochs 40] [--minibatch-size 64]
                             [--engine auto|cntk|pytorch] [--seed S]
+                            [--world-size N --rank R --dist-url URL --dist-backend B]
 
 DATA_DIR holds Train-28x28_cntk_text.txt and Test-28x28_cntk_text.txt (CNTK text
 format, one image a line: "|labels <10 one-hot 0/1> |features <784 pixels 0-255>").
@@ -19,6 +20,15 @@ uses CNTK when it can be imported (the Batch AI CNTK container) and PyTorch othe
 One deliberate difference: an epoch is one sweep over the training file (the
 original hard-codes epoch_size = 60000, which is the same thing for full MNIST,
 but keeps the schedules meaningful on a subset).
+
+Data-parallel when started as one rank of several: under mpirun (OMPI_COMM_WORLD_*,
+as Batch AI's MPI toolkits start it), with torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR,
+or with the Batch AI PyTorch recipe's --world-size/--rank/--dist-url/--dist-backend
+($AZ_BATCHAI_TASK_INDEX, $AZ_BATCHAI_PYTORCH_INIT_METHOD, $AZ_BATCHAI_PYTORCH_BACKEND).
+Every rank takes its share of each global minibatch (64 = 2 x 32 on 2 ranks), gradients
+are summed across ranks (PyTorch DDP with gloo on CPU, nccl on GPU; CNTK's data-parallel
+distributed learner), so the schedules and results are those of one process; only rank 0
+logs and writes the outputs.
 
 This file must stay valid Python 3.5 (the CNTK container's Python): no f-strings,
 no variable annotations; torch and cntk are only imported inside their engines.
@@ -76,9 +86,13 @@ class DataError(UserError):
 
 
 def log(*args):
-    """Print a progress line to stderr (stdout is merged into it) and flush it."""
-    print(*args, file=sys.stderr)
-    sys.stderr.flush()
+    """Print a progress line to stderr (stdout is merged into it) and flush it; rank 0 only."""
+    if log.enabled:
+        print(*args, file=sys.stderr)
+        sys.stderr.flush()
+
+
+log.enabled = True
 
 
 def schedule_value(values, epoch):
@@ -402,12 +416,19 @@ def train_cntk(train, test, args):
     lr_schedule = learning_rate_schedule(LR_PER_SAMPLE, UnitType.sample, epoch_size)
     mm_schedule = momentum_as_time_constant_schedule(MM_TIME_CONSTANT, epoch_size)
 
-    # Instantiate the trainer object to drive the model training
+    # Instantiate the trainer object to drive the model training; several MPI ranks: data-parallel
     learner = momentum_sgd(z.parameters, lr_schedule, mm_schedule)
+    rank, workers = 0, 1
+    if int(os.environ.get('OMPI_COMM_WORLD_SIZE', '1')) > 1:
+        from cntk.train.distributed import Communicator, data_parallel_distributed_learner
+        learner = data_parallel_distributed_learner(learner)    # sums the gradients of all ranks
+        rank, workers = Communicator.rank(), Communicator.num_workers()
+        log.enabled = rank == 0
     progress_printer = ProgressPrinter(tag='Training', num_epochs=args.epochs)
-    trainer = cntk.Trainer(z, (ce, pe), learner, progress_printer)
+    trainer = cntk.Trainer(z, (ce, pe), learner, [progress_printer] if rank == 0 else [])
 
-    log_number_of_parameters(z)
+    if rank == 0:
+        log_number_of_parameters(z)
     log('')
 
     def batch(data, index):
@@ -419,14 +440,19 @@ def train_cntk(train, test, args):
         start = time.time()
         loss_sum = error_sum = 0.0
         for index in minibatches(rng.permutation(epoch_size), args.minibatch_size):
+            index = index[rank::workers]                                    # this rank's share
             trainer.train_minibatch(batch(train, index))                    # update model with it
-            loss_sum += _value(trainer.previous_minibatch_loss_average) * len(index)
-            error_sum += _value(trainer.previous_minibatch_evaluation_average) * len(index)
+            loss_sum += _value(trainer.previous_minibatch_loss_average) * len(index) * workers
+            error_sum += _value(trainer.previous_minibatch_evaluation_average) * len(index) * workers
         trainer.summarize_training_progress()
         history.append((epoch, loss_sum / epoch_size, error_sum / epoch_size,
                         schedule_value(LR_PER_SAMPLE, epoch), time.time() - start))
-        save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.dnn'.format(epoch)), z.save)
-        write_metrics(args.model_dir, history)
+        if rank == 0:
+            save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.dnn'.format(epoch)), z.save)
+            write_metrics(args.model_dir, history)
+    if rank != 0:
+        Communicator.finalize()
+        return None
 
     # Test in file order, minibatches of 1024
     test_batches = minibatches(np.arange(len(test[1])), TEST_MINIBATCH_SIZE)
@@ -434,6 +460,8 @@ def train_cntk(train, test, args):
     for index in test_batches:
         errors += trainer.test_minibatch(batch(test, index)) * len(index)
     log_final_results(errors, len(test[1]), len(test_batches))
+    if workers > 1:
+        Communicator.finalize()
 
     model_format = getattr(cntk, 'ModelFormat', None)
     if model_format is None:
@@ -499,9 +527,14 @@ def unit_gain_momentum_step(params, buffers, lr_per_sample, momentum):
                 p.add_(c, alpha=-lr_per_sample)
 
 
-def torch_train_epoch(model, buffers, x, y, order, lr_per_sample, momentum_per_sample, minibatch_size):
+def torch_train_epoch(model, buffers, x, y, order, lr_per_sample, momentum_per_sample, minibatch_size,
+                      rank=0, world_size=1):
     """One training epoch over x[order] (pixels), y[order] (class indices); returns the
-    sums over the epoch of the per-sample losses and of the errors, as floats."""
+    sums over the epoch of the per-sample losses and of the errors, as floats (this rank's).
+
+    With world_size ranks (model wrapped in DDP), each rank takes every world_size-th sample
+    of each global minibatch; DDP averages the gradients, so the loss is scaled by world_size
+    to give the gradient of the global minibatch's summed loss, as on one process."""
     import torch
     import torch.nn.functional as F
     model.train()
@@ -509,13 +542,15 @@ def torch_train_epoch(model, buffers, x, y, order, lr_per_sample, momentum_per_s
     loss_sum = torch.zeros((), device=x.device)
     error_sum = torch.zeros((), dtype=torch.int64, device=x.device)
     for index in order.split(minibatch_size):
+        momentum = momentum_per_sample ** len(index)           # of the global minibatch
+        index = index[rank::world_size]
         xb, yb = x[index], y[index]
         output = model(xb)
         loss = F.cross_entropy(output, yb, reduction='sum')
         for p in params:
             p.grad = None
-        loss.backward()
-        unit_gain_momentum_step(params, buffers, lr_per_sample, momentum_per_sample ** len(index))
+        (loss * world_size if world_size > 1 else loss).backward()
+        unit_gain_momentum_step(params, buffers, lr_per_sample, momentum)
         loss_sum += loss.detach()
         error_sum += (output.detach().argmax(1) != yb).sum()
     return float(loss_sum), int(error_sum)
@@ -532,10 +567,12 @@ def torch_test_errors(model, x, y, minibatch_size=TEST_MINIBATCH_SIZE):
     return errors, (len(y) + minibatch_size - 1) // minibatch_size
 
 
-def torch_setup(seed=None):
-    """Device (CUDA when available), seeds and a fast memory layout: (torch, device, layout)."""
+def torch_setup(seed=None, local_rank=0):
+    """Device (CUDA when available: one GPU per rank of a node), seeds and a fast memory layout:
+    (torch, device, layout)."""
     import torch
-    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = (torch.device('cuda', local_rank % torch.cuda.device_count()) if torch.cuda.is_available()
+              else torch.device('cpu'))
     if seed is not None:
         random.seed(seed)
         np.random.seed(seed)
@@ -557,20 +594,84 @@ def torch_tensors(data, device, layout):
 def state_dict_on_cpu(model):
     """The checkpoint: the model's state_dict with plain CPU tensors (loads anywhere)."""
     from collections import OrderedDict
+    model = getattr(model, 'module', model)              # unwrapped from DDP
     return OrderedDict((k, v.detach().cpu().contiguous()) for k, v in model.state_dict().items())
 
 
+def distributed_context(args):
+    """(rank, world size, local rank, init method) when this process is one rank of several, else None:
+    the recipe's --world-size/--rank/--dist-url, torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR, or an
+    MPI launch (rendezvous in Batch AI's shared job directory, else 'mpi': through MPI itself)."""
+    env = os.environ
+    if args.world_size and args.world_size > 1:
+        rank = args.rank if args.rank is not None else int(env.get('RANK', env.get('AZ_BATCHAI_TASK_INDEX', 0)))
+        return rank, args.world_size, int(env.get('LOCAL_RANK', 0)), args.dist_url or 'env://'
+    if int(env.get('WORLD_SIZE', '1')) > 1:
+        return int(env['RANK']), int(env['WORLD_SIZE']), int(env.get('LOCAL_RANK', 0)), 'env://'
+    if int(env.get('OMPI_COMM_WORLD_SIZE', '1')) > 1:
+        shared = env.get('AZ_BATCHAI_SHARED_JOB_TEMP')
+        return (int(env['OMPI_COMM_WORLD_RANK']), int(env['OMPI_COMM_WORLD_SIZE']),
+                int(env.get('OMPI_COMM_WORLD_LOCAL_RANK', 0)),
+                'file://' + os.path.join(shared, 'ConvNet_MNIST.rendezvous') if shared else 'mpi')
+    return None
+
+
+def mpi_rendezvous(world_size):
+    """The process group's store, agreed through MPI (mpirun outside Batch AI): rank 0 listens on a port
+    the kernel picks and tells the others where."""
+    import socket
+    import torch.distributed as dist
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise UserError('started by mpirun outside Batch AI: the ranks agree on a rendezvous through mpi4py, '
+                        'which cannot be imported ({}); pip install mpi4py'.format(e))
+    comm = MPI.COMM_WORLD
+    if comm.Get_rank() == 0:
+        store = dist.TCPStore('0.0.0.0', 0, world_size, is_master=True, wait_for_workers=False)
+        comm.bcast((socket.getfqdn(), store.port), root=0)
+        return store
+    host, port = comm.bcast(None, root=0)
+    return dist.TCPStore(host, port, world_size, is_master=False)
+
+
+def torch_distribute(model, context, device, backend, seed):
+    """Join the process group and wrap the model in DDP (rank 0's initial weights win);
+    returns (model, seed shared by all ranks: the epochs' sample order must agree)."""
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    rank, world_size, _, init_method = context
+    rendezvous = {'store': mpi_rendezvous(world_size)} if init_method == 'mpi' else {'init_method': init_method}
+    dist.init_process_group(backend or ('nccl' if device.type == 'cuda' else 'gloo'), world_size=world_size,
+                            rank=rank, **rendezvous)
+    shared = torch.tensor([seed if seed is not None else random.SystemRandom().randrange(2 ** 31)],
+                          dtype=torch.int64, device=device)
+    dist.broadcast(shared, 0)
+    model = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None,
+                                    gradient_as_bucket_view=True)
+    torch.manual_seed(int(shared) + rank)                # each rank its own dropout masks
+    return model, int(shared)
+
+
 def train_pytorch(train, test, args):
-    torch, device, layout = torch_setup(args.seed)
-    rng = np.random.RandomState(args.seed)
+    context = distributed_context(args)
+    torch, device, layout = torch_setup(args.seed, context[2] if context else 0)
     model = build_torch_model().to(device, memory_format=layout)
+    rank, world_size, seed = 0, 1, args.seed
+    if context:
+        rank, world_size = context[0], context[1]
+        log.enabled = rank == 0
+        model, seed = torch_distribute(model, context, device, args.dist_backend, args.seed)
+    rng = np.random.RandomState(seed)
     params = list(model.parameters())
     buffers = [torch.zeros_like(p) for p in params]    # CNTK's smoothed gradients, start at 0
     x_train, y_train = torch_tensors(train, device, layout)
     x_test, y_test = torch_tensors(test, device, layout)
     epoch_size = len(y_train)        # one sweep (the original: 60000 = full MNIST)
-    log('PyTorch {} on {}'.format(torch.__version__, torch.cuda.get_device_name(device)
-                                  if device.type == 'cuda' else 'CPU'))
+    log('PyTorch {} on {}{}'.format(torch.__version__, torch.cuda.get_device_name(device)
+                                    if device.type == 'cuda' else 'CPU',
+                                    ', {} ranks'.format(world_size) if world_size > 1 else ''))
     log('Training {} parameters in {} parameter tensors.'.format(sum(p.numel() for p in params), len(params)))
     log('')
 
@@ -581,13 +682,23 @@ def train_pytorch(train, test, args):
         start = time.time()
         order = torch.from_numpy(rng.permutation(epoch_size)).to(device)
         loss_sum, errors = torch_train_epoch(model, buffers, x_train, y_train, order, lr, momentum,
-                                             args.minibatch_size)
+                                             args.minibatch_size, rank, world_size)
+        if world_size > 1:                               # the whole minibatch's figures, for the log
+            totals = torch.tensor([loss_sum, errors], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(totals)
+            loss_sum, errors = float(totals[0]), int(totals[1])
         seconds = time.time() - start
         log_epoch(epoch, args.epochs, loss_sum / epoch_size, errors / epoch_size, epoch_size, seconds)
         history.append((epoch, loss_sum / epoch_size, errors / epoch_size, lr, seconds))
-        save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.pt'.format(epoch)),   # CPU tensors
-                        lambda path: torch.save(state_dict_on_cpu(model), path))
-        write_metrics(args.model_dir, history)
+        if rank == 0:
+            save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.pt'.format(epoch)),   # CPU tensors
+                            lambda path: torch.save(state_dict_on_cpu(model), path))
+            write_metrics(args.model_dir, history)
+    if world_size > 1:
+        torch.distributed.destroy_process_group()
+        model = model.module
+        if rank != 0:
+            return None
 
     errors, test_batches = torch_test_errors(model, x_test, y_test)
     log_final_results(errors, len(y_test), test_batches)
@@ -633,6 +744,10 @@ def parse_args(argv=None):
     parser.add_argument('--engine', choices=('auto', 'cntk', 'pytorch'), default='auto',
                         help='auto: CNTK when it can be imported, else PyTorch')
     parser.add_argument('--seed', type=int, help='make runs repeatable')
+    parser.add_argument('--world-size', type=int, help='data-parallel ranks (the PyTorch recipe passes 2)')
+    parser.add_argument('--rank', type=int, help="this process's rank (the recipe: $AZ_BATCHAI_TASK_INDEX)")
+    parser.add_argument('--dist-url', help='rendezvous (the recipe: $AZ_BATCHAI_PYTORCH_INIT_METHOD)')
+    parser.add_argument('--dist-backend', help='gloo or nccl (the recipe: $AZ_BATCHAI_PYTORCH_BACKEND)')
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.minibatch_size < 1:
         parser.error('--epochs and --minibatch-size must be positive')
@@ -652,6 +767,7 @@ def main(argv=None):
             raise UserError('cannot create model directory {}: {}'.format(args.model_dir, e))
         (train_cntk if engine == 'cntk' else train_pytorch)(train, test, args)
     except UserError as e:
+        log.enabled = True                               # every rank says why it stops
         log('error: {}'.format(e))
         return 2
     return 0

@@ -9,17 +9,15 @@ from pathlib import Path
 import pytest
 import requests
 
-pytest.importorskip("emulator.blob", reason="the emulator has no Blob endpoint yet")
-pytest.importorskip("emulator.runner.records", reason="the job runner has no narrow interface yet")
 
-from azure.ai.ml import MLClient, command  # noqa: E402
-from azure.ai.ml.constants import AssetTypes  # noqa: E402
-from azure.ai.ml.entities import AmlCompute, Data, Workspace  # noqa: E402
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError  # noqa: E402
-from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: E402
+from azure.ai.ml import MLClient, command
+from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import AmlCompute, Data, Workspace
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.resource.resources import ResourceManagementClient
 
-from batchai_quickstart.azureml_clients import emulator_cloud  # noqa: E402
-from batchai_quickstart.localhost_names import resolve_localhost_names  # noqa: E402
+from batchai_quickstart.azureml_clients import emulator_cloud
+from batchai_quickstart.localhost_names import resolve_localhost_names
 
 RG, WS = "rg", "ws"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

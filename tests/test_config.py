@@ -46,8 +46,14 @@ def test_example_config_loads_on_the_local_target():
 
 
 def test_overrides_win():
-    config = load_config(EXAMPLE, epochs=7)
-    assert config.epochs == 7
+    config = load_config(EXAMPLE, epochs=7, nodes=3)
+    assert (config.epochs, config.node_count) == (7, 3)
+
+
+@pytest.mark.parametrize("nodes", [0, 101])
+def test_nodes_out_of_range_is_a_one_line_error(nodes):
+    with pytest.raises(ConfigError, match=r"^--nodes must be from 1 to 100 "):
+        load_config(EXAMPLE, nodes=nodes)
 
 
 def test_placeholder_on_the_azure_target_names_the_key(tmp_path):

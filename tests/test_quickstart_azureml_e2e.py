@@ -14,12 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-# Until the Blob endpoint (emulator/blob) is on this branch, the Azure ML service is not wired in.
-pytest.importorskip("emulator.blob", reason="the emulator has no Blob endpoint yet")
-pytest.importorskip("emulator.runner.records", reason="the job runner has no narrow interface yet")
-
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ROOT / "tests" / "data" / "mnist-small"
 RG, WS, COMPUTE = "batchaiquickstartrg", "myamlworkspace", "gpu-cluster"

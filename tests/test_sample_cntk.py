@@ -164,3 +164,28 @@ def test_cntk_seed_makes_runs_repeatable(trained, cntk_python, ctf_dir, tmp_path
 
 def test_cntk_sigterm_stops_promptly_with_complete_files(cntk_python, ctf_dir, tmp_path):
     check_sigterm_stops_promptly(cntk_python, ctf_dir, tmp_path / 'models', 'cntk', 'ConvNet_MNIST_0.dnn')
+
+
+def test_cntk_distributed_learner_on_two_mpi_ranks(cntk_python, ctf_dir, tmp_path):
+    """As Batch AI's cntkSettings with processCount 2: two ranks under mpirun, CNTK's data-parallel learner,
+    rank 0 alone logging and writing. CNTK 2.7's libmpi is Open MPI 1.10's (served by Open MPI 4 here),
+    so its ranks need that family's mpirun, not the openmpi 5 package's."""
+    import shutil
+    mpirun = shutil.which('orterun') or shutil.which('mpirun.openmpi')
+    if mpirun is None:
+        pytest.skip("no Open MPI 4 mpirun (Debian: apt-get install openmpi-bin) for CNTK 2.7's libmpi")
+    model_dir = tmp_path / 'models'
+    command = [mpirun, '-np', '2', '--bind-to', 'none', '-x', 'LD_LIBRARY_PATH', '-x', 'OMP_NUM_THREADS=1']
+    if os.geteuid() == 0:
+        command.append('--allow-run-as-root')
+    command += [cntk_python, str(SCRIPT), str(ctf_dir), str(model_dir), '--epochs', '2', '--seed', str(SEED),
+                '--engine', 'cntk']
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert output.count('Finished Epoch[1 of 2]') == 1 and output.count('Finished Epoch[2 of 2]') == 1
+    assert output.count('Training 98778 parameters in 10 parameter tensors.') == 1
+    assert final_error(output) < 60.0                   # 2 epochs on 2000 images: about 35%; untrained about 90%
+    names = sorted(os.listdir(str(model_dir)))
+    assert {'ConvNet_MNIST_0.dnn', 'ConvNet_MNIST_1.dnn', 'ConvNet_MNIST_metrics.csv'} <= set(names)
+    assert not [n for n in names if n.startswith('.')]

@@ -135,6 +135,18 @@ def test_create_job_without_epochs_keeps_the_original_arguments():
     assert params.cntk_settings.command_line_args == "$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL"
 
 
+def test_create_job_on_several_nodes_runs_one_process_per_node():
+    batchai = mock.MagicMock()
+    steps.create_job(batchai, RG, WS, EXP, JOB, "/c", "img", "d", node_count=3)
+    params = batchai.jobs.begin_create.call_args.args[4]
+    assert (params.node_count, params.cntk_settings.process_count) == (3, 3)
+
+
+def test_job_state_names_the_nodes_when_there_are_several():
+    assert steps.job_state(SimpleNamespace(execution_state="running", node_count=1)) == "Job state: running"
+    assert steps.job_state(SimpleNamespace(execution_state="running", node_count=2)) == "Job state: running on 2 nodes"
+
+
 def _job(state, exit_code=None):
     return SimpleNamespace(name=JOB, execution_state=state,
                            execution_info=None if state == "queued" else SimpleNamespace(exit_code=exit_code, errors=[]))

@@ -17,11 +17,15 @@ SUPPORTED_LOCATIONS = ("eastus, westus2, westeurope, eastus2, northeurope, austr
 
 # ---- request errors -------------------------------------------------------------------------
 
-def unsupported_api_version(version: str, resource_type: str) -> ArmError:
+def unsupported_api_version(version: str, resource_type: str, location: Optional[str] = None) -> ArmError:
+    """Resource Manager's answer for an API version a provider does not serve (its documented form,
+    "No registered resource provider found for location {location} and API version {api-version}
+    for type {resource-type}", with the supported versions and locations, as ARM lists them)."""
+    where = "location '{}' and ".format(location) if location else ""
     return ArmError(400, "NoRegisteredProviderFound",
-                    "No registered resource provider found for API version '{}' and type '{}'. The supported "
+                    "No registered resource provider found for {}API version '{}' for type '{}'. The supported "
                     "api-versions are '{}'. The supported locations are '{}'.".format(
-                        version, resource_type, API_VERSION, SUPPORTED_LOCATIONS))
+                        where, version, resource_type, API_VERSION, SUPPORTED_LOCATIONS))
 
 
 def subscription_not_found(subscription: str) -> ArmError:
@@ -66,6 +70,10 @@ def cluster_not_found(name: str) -> ArmError:
     return ArmError(404, "ClusterNotFound", "The specified managed compute cluster {} is not found".format(name))
 
 
+def file_server_not_found(name: str) -> ArmError:
+    return ArmError(404, "FileServerNotFound", "The specified file server {} is not found".format(name))
+
+
 def job_not_found(name: str) -> ArmError:
     return ArmError(404, "JobNotFound", "The specified job {} is not found".format(name))
 
@@ -105,6 +113,28 @@ def share_gone(share: str) -> ArmError:
     return ArmError(400, "InvalidParameter",
                     "The Azure File share '{}' holding this output directory no longer exists.".format(share))
 
+
+
+def cluster_quota_reached(resource: str, limit: int, used: int) -> ArmError:
+    """The service's words (recorded: MicrosoftDocs/azure-docs#17809, 2018)."""
+    return ArmError(400, "ClusterQuotaReached",
+                    "Operation results in exceeding quota limits of Microsoft.BatchAI/clusters. Maximum allowed: {}, "
+                    "Current in use: {}. Please contact support to increase the quota for resource type "
+                    "Microsoft.BatchAI/clusters".format(limit, used))
+
+
+#: Usage name -> the code of the Azure Batch pool-resize error for that quota (Batch AI clusters were
+#: Batch pools; Batch AI's own code for cores was not recorded anywhere we could find).
+_CORE_QUOTA_CODES = {"Total Cluster Dedicated Regional vCPUs": "AccountCoreQuotaReached",
+                     "Total Cluster LowPriority Regional vCPUs": "AccountLowPriorityCoreQuotaReached"}
+
+
+def core_quota_reached(usage_name: str, limit: int, used: int, requested: int) -> ArmError:
+    """A vCPU quota (a usages name): the message in the form of the recorded ClusterQuotaReached."""
+    return ArmError(400, _CORE_QUOTA_CODES.get(usage_name, "AccountVMSeriesCoreQuotaReached"),
+                    "Operation results in exceeding quota limits of {0}. Maximum allowed: {1}, Current in use: {2}, "
+                    "Additional requested: {3}. Please contact support to increase the quota for resource type "
+                    "{0}".format(usage_name, limit, used, requested))
 
 # ---- job and node errors (BatchAIError objects) ---------------------------------------------
 

@@ -9,7 +9,9 @@ Tables (names never change, so each row carries its parents' names instead of jo
                                                               pid + process start time of the running process
 Secrets are stored (a queued job needs them after a restart) but never leave through ``*_json``.
 
-The processes (jobs, node setup) are the runner's (emulator/runner); this module only records what it does.
+This module is the REST side (resources, their JSON, listOutputFiles); the records the runner
+reads and writes (queued jobs, nodes, outcomes) are jobstore.py's, over the same tables, and what
+a started job runs is launches.py's. Processes and threads are the runner's (emulator/runner).
 """
 from __future__ import annotations
 
@@ -26,8 +28,13 @@ from typing import Any, Callable, NamedTuple, Optional
 from ..core.arm import ArmError, BackgroundWork, utc_now
 from ..core.context import Context
 from ..files.exceptions import StorageError
+from ..runner.environment import expand
+from ..runner.mounts import locate_on_share, mount_table, path_parts, share_mounts
 from . import exceptions as errors
-from .validation import (PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
+from .fileservers import FileServers
+from .jobstore import BatchAIJobStore, output_segment
+from .quotas import ClusterDemand, Quotas
+from .validation import (AUTOSCALE_TARGET, PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
                          max_node_count, normalize_location, strip_secrets, target_node_count, toolkit_of)
 
 log = logging.getLogger("emulator.batchai")
@@ -100,7 +107,11 @@ class BatchAIBackend:
         self.nodes_root = ctx.data_dir / "nodes"
         self.store.ensure_schema(SCHEMA)
         self.work = BackgroundWork(ctx.operations)
+        # what the runner sees
+        self.records = BatchAIJobStore(self.store, self.subscription_id, self.nodes_root, self.unlisted_output_notes)
         self.runner = None  # the JobRunner, attached by create_service
+        self.quotas = Quotas(self.store, self.cluster_demands)
+        self.file_servers = FileServers(self.store, ctx.data_dir / "fileservers", self.subscription_id)
 
     # ---- neighbours --------------------------------------------------------------------------
 
@@ -221,6 +232,7 @@ class BatchAIBackend:
         for cluster in self.store.query("SELECT * FROM bai_clusters WHERE resource_group = ? AND workspace = ?",
                                         (rg, ws)):
             self._delete_cluster_now(cluster)
+        self.file_servers.delete_in_workspace(rg, ws)
         self.store.execute("DELETE FROM bai_experiments WHERE resource_group = ? AND workspace = ?", (rg, ws))
         self.store.execute("DELETE FROM bai_workspaces WHERE id = ?", (row["id"],))
         shutil.rmtree(self.nodes_root / rg / ws, ignore_errors=True)  # empty by now
@@ -327,6 +339,8 @@ class BatchAIBackend:
         existing = self.find_cluster(rg, ws, name)
         if existing is not None:
             return self._repeat_put("cluster", existing, props, workspace["location"])
+        self.quotas.check(workspace["location"], props["vmSize"], props["vmPriority"],
+                          target_node_count(props["scaleSettings"]))
         setup_task = props.get("nodeSetup", {}).get("setupTask")
         if setup_task:  # where the setup task's logs go, unique per cluster (reference 2.2)
             setup_task["stdOutErrPathSuffix"] = "{}/{}/workspaces/{}/clusters/{}/{}".format(
@@ -339,13 +353,14 @@ class BatchAIBackend:
             (rg, ws, name, workspace["location"], json.dumps(props), now, now, now))
         row = self._cluster_row(rg, ws, name)
         log.info("cluster %s/%s/%s created with %d node(s)", rg, ws, name, target_node_count(props["scaleSettings"]))
-        self.runner.allocator.reconcile(row["id"])
+        self.runner.reconcile(row["id"])
         return self._lro(self.cluster_json(row)["id"], workspace["location"], "create-cluster")
 
     def _repeat_put(self, kind: str, row: sqlite3.Row, props: dict, location: str) -> Lro:
         """A PUT on an existing cluster or job: fine when nothing changes (retries), else 409."""
         stored = _json(row["properties"])
         stored.get("nodeSetup", {}).get("setupTask", {}).pop("stdOutErrPathSuffix", None)
+        stored.get("scaleSettings", {}).get("autoScale", {}).pop(AUTOSCALE_TARGET, None)
         if row["provisioning_state"] == "deleting":
             raise errors.being_deleted(kind, row["name"])
         if stored != props:
@@ -374,10 +389,12 @@ class BatchAIBackend:
             raise errors.missing_property("properties.scaleSettings", "the new scale settings")
         props = _json(row["properties"])
         props["scaleSettings"] = check_scale_settings(scale)
+        self.quotas.check(row["location"], props["vmSize"], props.get("vmPriority", "dedicated"),
+                          target_node_count(props["scaleSettings"]), cluster_id=row["id"])
         now = utc_now()
         self.store.execute("UPDATE bai_clusters SET properties = ?, allocation_state = 'resizing', "
                            "allocation_state_time = ?, errors = '[]' WHERE id = ?", (json.dumps(props), now, row["id"]))
-        self.runner.allocator.reconcile(row["id"])
+        self.runner.reconcile(row["id"])
         return self.cluster_json(self._cluster_row(row["resource_group"], row["workspace"], row["name"]))
 
     def delete_cluster(self, rg: str, ws: str, name: str) -> Optional[Lro]:
@@ -392,13 +409,13 @@ class BatchAIBackend:
     def _delete_cluster_now(self, row: sqlite3.Row) -> None:
         """Stop the cluster's allocation and its running jobs, remove its nodes, then the cluster."""
         self._set_deleting("bai_clusters", row["id"])
-        self.runner.allocator.release(row["id"])
+        self.runner.release(row["id"])
         running = [r["job_id"] for r in self.store.query(
             "SELECT DISTINCT job_id FROM bai_nodes WHERE cluster_id = ? AND job_id IS NOT NULL", (row["id"],))]
         self.runner.stop_jobs(running, errors.job_cluster_deleted(row["name"]))
         for node in self.store.query("SELECT node_id FROM bai_nodes WHERE cluster_id = ?", (row["id"],)):
-            self.remove_node(row, node["node_id"])
-        shutil.rmtree(self.cluster_dir(row), ignore_errors=True)  # never follows the share symlinks
+            self.records.remove_node(row["id"], node["node_id"])
+        shutil.rmtree(self.records.cluster_dir(row), ignore_errors=True)  # never follows the share symlinks
         self.store.execute("DELETE FROM bai_clusters WHERE id = ?", (row["id"],))
         log.info("cluster %s/%s/%s deleted", row["resource_group"], row["workspace"], row["name"])
         self.runner.notify()  # queued jobs of this cluster now fail
@@ -408,81 +425,22 @@ class BatchAIBackend:
         row = self._cluster_row(workspace["resource_group"], workspace["name"], name)
         return self._remote_logins("cluster_id = ?", (row["id"],))
 
+    def cluster_demands(self) -> list:
+        """What every cluster holds (allocated nodes) and asks for (target nodes), for the quotas."""
+        allocated = {row["cluster_id"]: row["n"] for row in self.store.query(
+            "SELECT cluster_id, COUNT(*) AS n FROM bai_nodes GROUP BY cluster_id")}
+        demands = []
+        for row in self.store.query("SELECT id, location, properties FROM bai_clusters"):
+            props = _json(row["properties"])
+            demands.append(ClusterDemand(row["id"], row["location"], props["vmSize"],
+                                         props.get("vmPriority", "dedicated"), allocated.get(row["id"], 0),
+                                         target_node_count(props["scaleSettings"])))
+        return demands
+
     def _remote_logins(self, where: str, params: tuple) -> list:
         rows = self.store.query("SELECT node_id, seq FROM bai_nodes WHERE {} ORDER BY seq".format(where), params)
         return [{"nodeId": r["node_id"], "ipAddress": "127.0.0.1", "port": REMOTE_LOGIN_BASE_PORT + r["seq"]}
                 for r in rows]
-
-    # ---- nodes (written by the runner's allocator and scheduler) ------------------------------
-
-    def cluster_dir(self, cluster: sqlite3.Row) -> Path:
-        return self.nodes_root / cluster["resource_group"] / cluster["workspace"] / cluster["name"]
-
-    def node_dir(self, cluster: sqlite3.Row, node_id: str) -> Path:
-        return self.cluster_dir(cluster) / node_id
-
-    def nodes(self, cluster_id: int) -> list:
-        return self.store.query("SELECT * FROM bai_nodes WHERE cluster_id = ? ORDER BY seq", (cluster_id,))
-
-    def add_nodes(self, cluster_id: int, count: int) -> list:
-        """New nodes in state preparing; returns their ids (shaped like the service's, e.g. tvm-..._1-2018...z)."""
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dt%H%M%Sz")
-        batch = uuid.uuid4().int % 10**10
-        now = utc_now()
-        with self.store.transaction():
-            row = self.store.query_one("SELECT COALESCE(MAX(seq), -1) AS seq FROM bai_nodes WHERE cluster_id = ?",
-                                       (cluster_id,))
-            ids = []
-            for seq in range(row["seq"] + 1, row["seq"] + 1 + count):
-                node_id = "tvm-{:010d}_{}-{}".format(batch, seq + 1, stamp)
-                self.store.execute("INSERT INTO bai_nodes (node_id, cluster_id, seq, state, state_time) "
-                                   "VALUES (?, ?, ?, 'preparing', ?)", (node_id, cluster_id, seq, now))
-                ids.append(node_id)
-        return ids
-
-    def set_node_state(self, node_id: str, state: str, only_from: Optional[str] = None) -> bool:
-        sql = "UPDATE bai_nodes SET state = ?, state_time = ? WHERE node_id = ?"
-        params: tuple = (state, utc_now(), node_id)
-        if only_from:
-            sql += " AND state = ?"
-            params += (only_from,)
-        return self.store.execute(sql, params) == 1
-
-    def node_unusable(self, cluster_id: int, node_id: str, error: dict) -> None:
-        """A node that failed to mount or set up: unusable, with the reason in the cluster's errors."""
-        with self.store.transaction():
-            self.set_node_state(node_id, "unusable")
-            row = self.store.query_one("SELECT errors FROM bai_clusters WHERE id = ?", (cluster_id,))
-            if row is not None:
-                known = _json(row["errors"], [])
-                if error not in known:
-                    self.store.execute("UPDATE bai_clusters SET errors = ? WHERE id = ?",
-                                       (json.dumps(known + [error]), cluster_id))
-
-    def remove_node(self, cluster: sqlite3.Row, node_id: str) -> None:
-        shutil.rmtree(self.node_dir(cluster, node_id), ignore_errors=True)
-        self.store.execute("DELETE FROM bai_nodes WHERE node_id = ?", (node_id,))
-
-    def set_allocation_state(self, cluster_id: int, state: str, properties: str) -> bool:
-        """Set allocationState unless the cluster's properties changed since ``properties`` was read
-        (a resize arrived meanwhile); the transition time moves only on a change."""
-        return self.store.execute(
-            "UPDATE bai_clusters SET allocation_state_time = CASE WHEN allocation_state = ? THEN "
-            "allocation_state_time ELSE ? END, allocation_state = ? WHERE id = ? AND properties = ?",
-            (state, utc_now(), state, cluster_id, properties)) == 1
-
-    def reset_nodes_after_restart(self) -> None:
-        """Nodes survive a restart, their jobs do not: running nodes are idle again; half-made nodes
-        (preparing, leaving) are dropped and the allocator makes up the count."""
-        self.store.execute("UPDATE bai_nodes SET state = 'idle', job_id = NULL, state_time = ? WHERE state = 'running'",
-                           (utc_now(),))
-        for node in self.store.query("SELECT n.node_id, n.cluster_id FROM bai_nodes n WHERE state IN "
-                                     "('preparing', 'leaving')"):
-            cluster = self.cluster_by_id(node["cluster_id"])
-            if cluster is None:
-                self.store.execute("DELETE FROM bai_nodes WHERE node_id = ?", (node["node_id"],))
-            else:
-                self.remove_node(cluster, node["node_id"])
 
     # ---- jobs --------------------------------------------------------------------------------
 
@@ -528,8 +486,7 @@ class BatchAIBackend:
 
     def output_segment(self, row: sqlite3.Row) -> str:
         """jobOutputDirectoryPathSegment: ``{sub}/{rg}/workspaces/{ws}/experiments/{exp}/jobs/{job}/{uuid}``."""
-        return "{}/{}/workspaces/{}/experiments/{}/jobs/{}/{}".format(
-            self.subscription_id, row["resource_group"], row["workspace"], row["experiment"], row["name"], row["uuid"])
+        return output_segment(self.subscription_id, row)
 
     def create_job(self, rg: str, ws: str, exp: str, name: str, body: dict) -> Lro:
         """PUT: record the job as queued (the operation is done then); the scheduler picks it up."""
@@ -576,18 +533,9 @@ class BatchAIBackend:
     def _mount_table(self, cluster: sqlite3.Row, props: dict) -> dict:
         """Which share is mounted where, kept with the job so that its outputs stay listable
         after the cluster is gone: ``{"cluster": {relativeMountPath: share}, "job": {...}}``."""
-        def shares(volumes: Optional[dict]) -> dict:
-            table = {}
-            for share in (volumes or {}).get("azureFileShares") or []:
-                try:
-                    table[share["relativeMountPath"].strip("/")] = self.files.share_from_url(share["azureFileUrl"])
-                except ValueError:
-                    pass  # mounting fails later, with a clear error on the node or the job
-            return table
-
-        cluster_props = _json(cluster["properties"])
-        return {"cluster": shares(cluster_props.get("nodeSetup", {}).get("mountVolumes")),
-                "job": shares(props.get("mountVolumes"))}
+        cluster_volumes = _json(cluster["properties"]).get("nodeSetup", {}).get("mountVolumes") or {}
+        return {"cluster": mount_table(self.files, share_mounts(cluster_volumes.get("azureFileShares"))),
+                "job": mount_table(self.files, share_mounts((props.get("mountVolumes") or {}).get("azureFileShares")))}
 
     def get_job(self, rg: str, ws: str, exp: str, name: str) -> dict:
         _, experiment = self._experiment_of(rg, ws, exp)
@@ -607,7 +555,7 @@ class BatchAIBackend:
         workspace, experiment = self._experiment_of(rg, ws, exp)
         row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
         resource_id = self.job_json(row)["id"]
-        if self.fail_queued_job(row["id"], errors.job_terminated()):
+        if self.records.fail_queued_job(row["id"], errors.job_terminated()):
             return self._lro(resource_id, workspace["location"], "terminate-job")
         return self._lro(resource_id, workspace["location"], "terminate-job",
                          lambda: self.runner.stop_jobs([row["id"]], errors.job_terminated()))
@@ -639,60 +587,7 @@ class BatchAIBackend:
         row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
         return self._remote_logins("job_id = ?", (row["id"],))
 
-    # ---- job execution records (written by the runner) ---------------------------------------
-
-    def queued_jobs(self) -> list:
-        """Jobs waiting for nodes, highest priority first, then oldest first."""
-        return self.store.query("SELECT * FROM bai_jobs WHERE execution_state = 'queued' AND "
-                                "provisioning_state = 'succeeded' ORDER BY priority DESC, id")
-
-    def claim_nodes(self, job_id: int, node_ids: list) -> bool:
-        """Atomically move a queued job to running on idle nodes; False if either changed meanwhile."""
-        now = utc_now()
-        marks = ",".join("?" * len(node_ids))
-        try:
-            with self.store.transaction():
-                if self.store.execute("UPDATE bai_jobs SET execution_state = 'running', execution_state_time = ?, "
-                                      "start_time = ? WHERE id = ? AND execution_state = 'queued' AND "
-                                      "provisioning_state = 'succeeded'", (now, now, job_id)) != 1:
-                    raise _Changed
-                if self.store.execute("UPDATE bai_nodes SET state = 'running', job_id = ?, state_time = ? WHERE "
-                                      "node_id IN ({}) AND state = 'idle'".format(marks),
-                                      (job_id, now, *node_ids)) != len(node_ids):
-                    raise _Changed
-        except _Changed:
-            return False
-        return True
-
-    def record_process(self, job_id: int, pid: int, start_time: Optional[int]) -> None:
-        self.store.execute("UPDATE bai_jobs SET pid = ?, pid_start_time = ? WHERE id = ?", (pid, start_time, job_id))
-
-    def mark_terminating(self, job_ids: list) -> None:
-        if job_ids:
-            self.store.execute("UPDATE bai_jobs SET execution_state = 'terminating', execution_state_time = ? WHERE "
-                               "execution_state = 'running' AND id IN ({})".format(",".join("?" * len(job_ids))),
-                               (utc_now(), *job_ids))
-
-    def finish_job(self, job_id: int, state: str, exit_code: Optional[int], job_errors: list) -> None:
-        """Record how a started job ended and give its nodes back (idle)."""
-        now = utc_now()
-        with self.store.transaction():
-            self.store.execute("UPDATE bai_jobs SET execution_state = ?, execution_state_time = ?, end_time = ?, "
-                               "exit_code = ?, errors = ?, pid = NULL, pid_start_time = NULL WHERE id = ?",
-                               (state, now, now, exit_code, json.dumps(job_errors) if job_errors else None, job_id))
-            self.store.execute("UPDATE bai_nodes SET state = 'idle', job_id = NULL, state_time = ? WHERE job_id = ?",
-                               (now, job_id))
-
-    def fail_queued_job(self, job_id: int, error: dict) -> bool:
-        """A queued job that will never run (terminated, cluster gone): failed, start = end, no exit code."""
-        now = utc_now()
-        return self.store.execute(
-            "UPDATE bai_jobs SET execution_state = 'failed', execution_state_time = ?, start_time = ?, end_time = ?, "
-            "errors = ? WHERE id = ? AND execution_state = 'queued'", (now, now, now, json.dumps([error]), job_id)) == 1
-
-    def interrupted_jobs(self) -> list:
-        """Jobs recorded as started when the emulator (re)starts: their runner is gone."""
-        return self.store.query("SELECT * FROM bai_jobs WHERE execution_state IN ('running', 'terminating')")
+    # ---- start-up ----------------------------------------------------------------------------
 
     def finish_interrupted_deletes(self) -> None:
         """Deletes that a stop or crash cut short are completed (nothing runs yet at start-up)."""
@@ -736,6 +631,17 @@ class BatchAIBackend:
         files = [self._file_entry(share, path_in_share, entry, expiry_minutes) for entry in page]
         return files, (page[-1].name if more else None)
 
+    def unlisted_output_notes(self, row: sqlite3.Row) -> list:
+        """Names a job wrote that are not UTF-8 cannot be listed or downloaded: lines for its execution log."""
+        notes = []
+        for directory in _json(row["properties"]).get("outputDirectories") or []:
+            located = self.output_share_location(row, directory["id"])
+            names = self.files.unlisted_names(*located) if located else []
+            if names:
+                notes.append("output directory {}: {} name(s) are not UTF-8, so listOutputFiles and the File service "
+                             "leave them out: {}".format(directory["id"], len(names), ", ".join(names)))
+        return notes
+
     def output_share_location(self, row: sqlite3.Row, directory_id: str) -> Optional[tuple]:
         """(share, path parts in the share) of a job's output directory, or None when it is on no share."""
         try:
@@ -772,23 +678,14 @@ class BatchAIBackend:
                                                         [o["id"] for o in outputs] + [STDOUTERR])
             prefix, tail = match["pathPrefix"], segment + ["outputs"]
             if match.get("pathSuffix"):
-                tail += _path_parts(_expand_user_variables(match["pathSuffix"], props))
-        located = _locate_on_share(_expand_user_variables(prefix, props), _json(row["mounts"], {}))
+                tail += path_parts(_expand_user_variables(match["pathSuffix"], props))
+        mounts = _json(row["mounts"], {})
+        located = locate_on_share(_expand_user_variables(prefix, props), {
+            "AZ_BATCHAI_MOUNT_ROOT": mounts.get("cluster", {}), "AZ_BATCHAI_JOB_MOUNT_ROOT": mounts.get("job", {})})
         if located is None:
             raise errors.not_on_mount_root(directory_id)
         share, parts = located
         return share, parts + tail
-
-
-class _Changed(Exception):
-    """Rolls back a claim whose job or nodes changed under it."""
-
-
-MOUNT_ROOTS = (("AZ_BATCHAI_MOUNT_ROOT", "cluster"), ("AZ_BATCHAI_JOB_MOUNT_ROOT", "job"))
-
-
-def _path_parts(path: str) -> list:
-    return [part for part in path.split("/") if part and part != "."]
 
 
 def _relative_directory(directory: str) -> list:
@@ -797,26 +694,10 @@ def _relative_directory(directory: str) -> list:
     if normalized.startswith("/") or normalized == ".." or normalized.startswith("../"):
         raise errors.invalid_parameter("The directory '{}' must be a relative path inside the output directory."
                                        .format(directory))
-    return _path_parts(normalized)
+    return path_parts(normalized)
 
 
 def _expand_user_variables(path: str, props: dict) -> str:
     """Expand the job's own (non-secret) environment variables in a path; AZ_BATCHAI_* stay."""
-    from ..runner.environment import expand  # the runner expands the same way when it runs the job
     variables = {v["name"]: v["value"] for v in props.get("environmentVariables") or []}
     return expand(path, variables)
-
-
-def _locate_on_share(path: str, mounts: dict) -> Optional[tuple]:
-    """Map ``$AZ_BATCHAI_MOUNT_ROOT/<relativeMountPath>/rest`` (or the job mount root) to (share, rest parts)."""
-    for variable, scope in MOUNT_ROOTS:
-        for form in ("$" + variable, "${" + variable + "}"):
-            if path != form and not path.startswith(form + "/"):
-                continue
-            parts = _path_parts(path[len(form):])
-            for relative, share in sorted(mounts.get(scope, {}).items(), key=lambda item: -len(item[0])):
-                mount_parts = _path_parts(relative)
-                if parts[:len(mount_parts)] == mount_parts:
-                    return share, parts[len(mount_parts):]
-    return None
-

@@ -14,12 +14,15 @@ from werkzeug.wrappers import Request, Response
 
 from ..core.arm import json_response, read_json
 from . import exceptions as errors
+from . import shapes
 from .exceptions import API_VERSION
 from .models import BatchAIBackend, Lro
-from .validation import check_name
+from .provider_operations import provider_operations
+from .validation import check_name, normalize_location
 
 # URL parameter -> the resource kind named in a 400 about it.
-NAMED_PARAMETERS = {"workspace": "workspace", "experiment": "experiment", "cluster": "cluster", "job": "job"}
+NAMED_PARAMETERS = {"workspace": "workspace", "experiment": "experiment", "cluster": "cluster", "job": "job",
+                    "file_server": "file server"}
 MAX_RESULTS = 1000
 LINK_EXPIRY_MINUTES = (5, 600)
 
@@ -31,8 +34,8 @@ def batchai_operation(resource_type: str) -> Callable:
         def handler(self: "BatchAIResponses", request: Request, **params: str) -> Response:
             version = request.args.get("api-version", "")
             if version != API_VERSION:
-                raise errors.unsupported_api_version(version, "Microsoft.BatchAI/" + resource_type)
-            if params["subscription"].lower() != self.backend.subscription_id.lower():
+                raise errors.unsupported_api_version(version, resource_type, self._location_of(params))
+            if "subscription" in params and params["subscription"].lower() != self.backend.subscription_id.lower():
                 raise errors.subscription_not_found(params["subscription"])
             for parameter, kind in NAMED_PARAMETERS.items():
                 if parameter in params:
@@ -64,6 +67,15 @@ class BatchAIResponses:
 
     # ---- helpers -----------------------------------------------------------------------------
 
+    def _location_of(self, params: dict) -> Optional[str]:
+        """The location Resource Manager names in a refusal: the route's, else the resource group's."""
+        if params.get("location"):
+            return params["location"].replace(" ", "").lower()
+        if params.get("resource_group"):
+            group = self.backend.ctx.services["resourcemanager"].backend.find_group(params["resource_group"])
+            return group["location"] if group else None
+        return None
+
     def _accepted(self, lro: Optional[Lro]) -> Response:
         """202 with the polling URLs; a delete of something already gone is 204 (done)."""
         if lro is None:
@@ -90,23 +102,25 @@ class BatchAIResponses:
 
     @batchai_operation("workspaces")
     def list_workspaces(self, request: Request, subscription: str) -> Response:
-        return self._page(request, self.backend.list_workspaces())
+        return self._page(request, [shapes.workspace(w) for w in self.backend.list_workspaces()])
 
     @batchai_operation("workspaces")
     def list_workspaces_by_resource_group(self, request: Request, subscription: str, resource_group: str) -> Response:
-        return self._page(request, self.backend.list_workspaces(resource_group))
+        return self._page(request, [shapes.workspace(w) for w in self.backend.list_workspaces(resource_group)])
 
     @batchai_operation("workspaces")
     def create_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
-        return json_response(self.backend.create_workspace(resource_group, workspace, read_json(request)))
+        return json_response(shapes.workspace(self.backend.create_workspace(resource_group, workspace,
+                                                                           read_json(request))))
 
     @batchai_operation("workspaces")
     def get_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
-        return json_response(self.backend.get_workspace(resource_group, workspace))
+        return json_response(shapes.workspace(self.backend.get_workspace(resource_group, workspace)))
 
     @batchai_operation("workspaces")
     def update_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
-        return json_response(self.backend.update_workspace(resource_group, workspace, read_json(request)))
+        return json_response(shapes.workspace(self.backend.update_workspace(resource_group, workspace,
+                                                                           read_json(request))))
 
     @batchai_operation("workspaces")
     def delete_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
@@ -137,7 +151,7 @@ class BatchAIResponses:
 
     @batchai_operation("workspaces/clusters")
     def list_clusters(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
-        return self._page(request, self.backend.list_clusters(resource_group, workspace))
+        return self._page(request, [shapes.cluster(c) for c in self.backend.list_clusters(resource_group, workspace)])
 
     @batchai_operation("workspaces/clusters")
     def create_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
@@ -147,12 +161,13 @@ class BatchAIResponses:
     @batchai_operation("workspaces/clusters")
     def get_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
                     cluster: str) -> Response:
-        return json_response(self.backend.get_cluster(resource_group, workspace, cluster))
+        return json_response(shapes.cluster(self.backend.get_cluster(resource_group, workspace, cluster)))
 
     @batchai_operation("workspaces/clusters")
     def update_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
                        cluster: str) -> Response:
-        return json_response(self.backend.update_cluster(resource_group, workspace, cluster, read_json(request)))
+        return json_response(shapes.cluster(self.backend.update_cluster(resource_group, workspace, cluster,
+                                                                        read_json(request))))
 
     @batchai_operation("workspaces/clusters")
     def delete_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
@@ -164,12 +179,48 @@ class BatchAIResponses:
                                               workspace: str, cluster: str) -> Response:
         return self._page(request, self.backend.cluster_remote_logins(resource_group, workspace, cluster))
 
+    # ---- file servers ------------------------------------------------------------------------
+
+    @batchai_operation("workspaces/fileservers")
+    def list_file_servers(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
+        row = self.backend._workspace_row(self.backend.resource_group(resource_group), workspace)
+        return self._page(request, self.backend.file_servers.list(row["resource_group"], row["name"]))
+
+    @batchai_operation("workspaces/fileservers")
+    def create_file_server(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                           file_server: str) -> Response:
+        row = self.backend._writable_workspace(resource_group, workspace)
+        servers = self.backend.file_servers
+        server, work = servers.create(row["resource_group"], row["name"], file_server, read_json(request))
+        resource_id = servers.resource_id(row["resource_group"], row["name"], server["name"])
+        return self._accepted(self.backend._lro(resource_id, row["location"], "create-file-server", work))
+
+    @batchai_operation("workspaces/fileservers")
+    def get_file_server(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                        file_server: str) -> Response:
+        row = self.backend._workspace_row(self.backend.resource_group(resource_group), workspace)
+        servers = self.backend.file_servers
+        return json_response(servers.to_json(servers.get(row["resource_group"], row["name"], file_server)))
+
+    @batchai_operation("workspaces/fileservers")
+    def delete_file_server(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                           file_server: str) -> Response:
+        row = self.backend._workspace_row(self.backend.resource_group(resource_group), workspace)
+        servers = self.backend.file_servers
+        server = servers.find(row["resource_group"], row["name"], file_server)
+        if server is None:
+            return self._accepted(None)
+        resource_id = servers.resource_id(row["resource_group"], row["name"], server["name"])
+        return self._accepted(self.backend._lro(resource_id, row["location"], "delete-file-server",
+                                                servers.begin_delete(server)))
+
     # ---- jobs --------------------------------------------------------------------------------
 
     @batchai_operation("workspaces/experiments/jobs")
     def list_jobs(self, request: Request, subscription: str, resource_group: str, workspace: str,
                   experiment: str) -> Response:
-        return self._page(request, self.backend.list_jobs(resource_group, workspace, experiment))
+        jobs = self.backend.list_jobs(resource_group, workspace, experiment)
+        return self._page(request, [shapes.job(j) for j in jobs])
 
     @batchai_operation("workspaces/experiments/jobs")
     def create_job(self, request: Request, subscription: str, resource_group: str, workspace: str, experiment: str,
@@ -179,7 +230,7 @@ class BatchAIResponses:
     @batchai_operation("workspaces/experiments/jobs")
     def get_job(self, request: Request, subscription: str, resource_group: str, workspace: str, experiment: str,
                 job: str) -> Response:
-        return json_response(self.backend.get_job(resource_group, workspace, experiment, job))
+        return json_response(shapes.job(self.backend.get_job(resource_group, workspace, experiment, job)))
 
     @batchai_operation("workspaces/experiments/jobs")
     def delete_job(self, request: Request, subscription: str, resource_group: str, workspace: str, experiment: str,
@@ -209,10 +260,20 @@ class BatchAIResponses:
         entries, next_marker = self.backend.list_output_files(
             resource_group, workspace, experiment, job, directory_id, request.args.get("directory", "."),
             expiry, size, marker)
-        body: dict = {"value": entries}
+        body: dict = {"value": [shapes.output_file(entry) for entry in entries]}
         if next_marker is not None:
             body["nextLink"] = self._next_link(request, **{"$skiptoken": next_marker})
         return json_response(body)
+
+    # ---- usages and the provider's operations ---------------------------------------------------
+
+    @batchai_operation("locations/usages")
+    def list_usages(self, request: Request, subscription: str, location: str) -> Response:
+        return self._page(request, self.backend.quotas.usages(normalize_location(location)))
+
+    @batchai_operation("operations")
+    def list_operations(self, request: Request) -> Response:
+        return self._page(request, provider_operations())
 
     # ---- long-running operations -------------------------------------------------------------
 
@@ -220,4 +281,19 @@ class BatchAIResponses:
     def get_operation(self, request: Request, subscription: str, location: str, operation: str) -> Response:
         """operationresults (Azure-AsyncOperation) and operationstatuses (Location, the final GET after a
         terminate POST) answer alike: 200 with the operation's status."""
-        return json_response(self.operations.status_body(operation, request.url))
+        body = self.operations.status_body(operation, request.url)
+        if body["status"] == "InProgress":
+            body.pop("properties", None)  # the service named the resource only once the operation ended
+        else:
+            body["properties"]["resourceId"] = _recorded_resource_id(body["properties"]["resourceId"])
+        return json_response(body)
+
+
+def _recorded_resource_id(arm_id: str) -> str:
+    """The service named the resource of an operation ``{subscription}${group}${name}$...`` (recorded
+    operationresults), not by its ARM id."""
+    parts = arm_id.strip("/").split("/")
+    if len(parts) < 4 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups":
+        return arm_id
+    names = [parts[1], parts[3]] + parts[7::2]  # after providers/Microsoft.BatchAI: type/name pairs
+    return "$".join(names)

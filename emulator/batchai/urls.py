@@ -8,6 +8,7 @@ WORKSPACE = PROVIDER + r"/workspaces/(?P<workspace>[^/]+)"
 EXPERIMENT = WORKSPACE + r"/experiments/(?P<experiment>[^/]+)"
 CLUSTER = WORKSPACE + r"/clusters/(?P<cluster>[^/]+)"
 JOB = EXPERIMENT + r"/jobs/(?P<job>[^/]+)"
+FILE_SERVER = WORKSPACE + r"/fileServers/(?P<file_server>[^/]+)"
 OPERATIONS = SUBSCRIPTION + r"/providers/Microsoft\.BatchAI/locations/(?P<location>[^/]+)"
 
 url_paths = [
@@ -31,6 +32,11 @@ url_paths = [
     ("POST", CLUSTER + r"/listRemoteLoginInformation", "list_cluster_remote_login_information"),
     ("GET", CLUSTER + r"/listRemoteLoginInformation", "list_cluster_remote_login_information"),
 
+    ("GET", WORKSPACE + r"/fileServers", "list_file_servers"),
+    ("PUT", FILE_SERVER, "create_file_server"),
+    ("GET", FILE_SERVER, "get_file_server"),
+    ("DELETE", FILE_SERVER, "delete_file_server"),
+
     ("GET", EXPERIMENT + r"/jobs", "list_jobs"),
     ("PUT", JOB, "create_job"),
     ("GET", JOB, "get_job"),
@@ -40,6 +46,9 @@ url_paths = [
     ("GET", JOB + r"/listOutputFiles", "list_output_files"),  # nextLink pages are GETs
     ("POST", JOB + r"/listRemoteLoginInformation", "list_job_remote_login_information"),
     ("GET", JOB + r"/listRemoteLoginInformation", "list_job_remote_login_information"),
+
+    ("GET", OPERATIONS + r"/usages", "list_usages"),
+    ("GET", r"/providers/Microsoft\.BatchAI/operations", "list_operations"),
 
     ("GET", OPERATIONS + r"/operationresults/(?P<operation>[^/]+)", "get_operation"),
     ("GET", OPERATIONS + r"/operationstatuses/(?P<operation>[^/]+)", "get_operation"),

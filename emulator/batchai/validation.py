@@ -37,6 +37,10 @@ TOOLKITS = {
     "caffeSettings": "caffe", "caffe2Settings": "caffe2", "chainerSettings": "chainer",
     "customToolkitSettings": "custom", "customMpiSettings": "custommpi", "horovodSettings": "horovod",
 }
+# Toolkits with processCount; the service filled in its default, nodeCount, and echoed it (reference:
+# batchai-distributed.md section 1).
+PROCESS_COUNT_TOOLKITS = ("cntkSettings", "pyTorchSettings", "caffeSettings", "chainerSettings", "horovodSettings",
+                          "customMpiSettings")
 # Typed fields of the toolkit blocks (ToolkitSettings models of the 2018-05-01 API).
 TOOLKIT_STRING_FIELDS = ("languageType", "configFilePath", "pythonScriptFilePath", "pythonInterpreterPath",
                          "commandLineArgs", "commandLine", "communicationBackend", "masterCommandLineArgs",
@@ -45,7 +49,7 @@ TOOLKIT_INTEGER_FIELDS = ("processCount", "workerCount", "parameterServerCount")
 UNSUPPORTED_MOUNTS = {
     "azureBlobFileSystems": "the emulator has no Blob service, so Azure Blob containers cannot be mounted; "
                             "use azureFileShares",
-    "fileServers": "Batch AI file servers are not emulated; use azureFileShares",
+    "fileServers": "mounting Batch AI file servers is not emulated yet; use azureFileShares",
     "unmanagedFileSystems": "unmanaged file systems cannot be mounted by the emulator; use azureFileShares",
 }
 
@@ -192,11 +196,17 @@ def check_scale_settings(scale: Any, path: str = "properties.scaleSettings") -> 
     return {"autoScale": {"minimumNodeCount": low, "maximumNodeCount": high, "initialNodeCount": initial}}
 
 
+#: Where the auto-scaler keeps an autoScale cluster's current target in its stored scale settings
+#: (autoscale.py; never sent to clients).
+AUTOSCALE_TARGET = "emulatorTargetNodeCount"
+
+
 def target_node_count(scale: dict) -> int:
-    """How many nodes the cluster should have now (autoScale: its initial count; it does not scale by itself)."""
+    """How many nodes the cluster should have now (autoScale: what the auto-scaler chose, at first
+    its initial count)."""
     if "manual" in scale:
         return scale["manual"]["targetNodeCount"]
-    return scale["autoScale"]["initialNodeCount"]
+    return scale["autoScale"].get(AUTOSCALE_TARGET, scale["autoScale"]["initialNodeCount"])
 
 
 def max_node_count(scale: dict) -> int:
@@ -316,6 +326,9 @@ def check_job(body: dict) -> dict:
         raise errors.missing_property("properties.{}.pythonScriptFilePath".format(toolkit), "the script to run")
     if settings.get("pythonScriptFilePath") is not None and not settings["pythonScriptFilePath"].strip():
         raise errors.missing_property("properties.{}.pythonScriptFilePath".format(toolkit), "the script to run")
+    if toolkit in PROCESS_COUNT_TOOLKITS and settings.get("processCount") is None:
+        settings["processCount"] = props["nodeCount"]
+        props[toolkit] = settings
     if props.get("jobPreparation") is not None:
         _required_string(_object(props["jobPreparation"], "properties.jobPreparation"), "commandLine",
                          "properties.jobPreparation.commandLine", "the preparation command")

@@ -25,6 +25,7 @@ class Context:
     files_url: str
     operations: Operations
     services: dict = field(default_factory=dict)
+    blob_url: str = ""
 
 
 @dataclass

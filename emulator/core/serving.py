@@ -19,6 +19,8 @@ from typing import Callable, Optional
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 LOOPBACK = "127.0.0.1"
+#: The environ key holding the request's headers as sent: ``[(name, value), ...]``.
+RAW_HEADERS = "emulator.raw_headers"
 #: Seconds a client has to complete its TLS handshake.
 HANDSHAKE_TIMEOUT = 10.0
 #: Seconds a connection may stay silent (idle keep-alive, or a request or response stalled midway).
@@ -38,6 +40,13 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log(self, type: str, message: str, *args) -> None:  # noqa: A002 (werkzeug's name)
         log.debug(redact(message % args))
+
+    def make_environ(self):
+        environ = super().make_environ()
+        # werkzeug leaves out header names with '_', but storage clients sign and send them
+        # (x-ms-meta-upload_status from azure-ai-ml): the storage endpoints read these.
+        environ[RAW_HEADERS] = list(self.headers.items())
+        return environ
 
 
 class _LateBoundApp:

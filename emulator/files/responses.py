@@ -12,116 +12,30 @@ import binascii
 import hashlib
 import logging
 import os
-import re
-import uuid
-from http import HTTPStatus
-from typing import Iterable, Optional, Union
-from urllib.parse import quote, unquote, urlsplit
+from typing import Optional
+from urllib.parse import unquote
 
 from . import exceptions as err
 from . import xml
-from .auth import DEFAULT_VERSION, Grant, check_version, iter_x_ms_headers, parse_query, valid_version
+from ..core.storage_http import (FileStream, Reply, StorageApplication, StorageRequest, parse_range,
+                                 request_range)
+from .auth import check_version
 from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, is_utf8, validate_segment,
                      validate_share_name)
 from .urls import FilesRouter
 
 log = logging.getLogger("emulator.files")
 
-_READ_CHUNK = 1024 * 1024
-_DRAIN_LIMIT = 8 * 1024 * 1024
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-_META_PREFIX = "HTTP_X_MS_META_"
 
-
-class FileRequest:
-    """One request, as the authenticator and the handlers need it."""
-
-    def __init__(self, environ: dict) -> None:
-        self.environ = environ
-        self.method = environ["REQUEST_METHOD"].upper()
-        raw = environ.get("REQUEST_URI") or environ.get("RAW_URI") or ""
-        if "://" in raw.split("?", 1)[0]:  # absolute-form request target
-            parts = urlsplit(raw)
-            raw = parts.path + ("?" + parts.query if parts.query else "")
-        raw_path, _, raw_query = raw.partition("?")
-        if not raw_path:  # not werkzeug: rebuild from the decoded path
-            raw_path = quote(environ.get("PATH_INFO", "/"))
-            raw_query = environ.get("QUERY_STRING", "")
-        self.raw_path = raw_path
-        self.query_pairs = parse_query(raw_query)
-        self.query = {}
-        for name, value in self.query_pairs:
-            self.query.setdefault(name.lower(), value)
-        self.scheme = environ.get("wsgi.url_scheme", "http")
-        self.remote_addr = environ.get("REMOTE_ADDR", "")
-        self.request_id = str(uuid.uuid4())
-        self.grant: Optional[Grant] = None
-        self._body: Optional[_Body] = None
-
-    def header(self, name: str) -> str:
-        key = name.upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
-        return self.environ.get(key, "")
-
-    def x_ms_headers(self) -> list:
-        return list(iter_x_ms_headers(self.environ))
-
-    def metadata(self) -> dict:
-        return {key[len(_META_PREFIX):].lower(): value for key, value in self.environ.items()
-                if key.startswith(_META_PREFIX)}
+class FileRequest(StorageRequest):
+    """One request, as the authenticator and the handlers need it (``core.storage_http``), with the
+    File service's own body reader."""
 
     def body(self) -> "_Body":
         """The request body (one reader per request)."""
         if self._body is None:
             self._body = _Body(self.environ, self.content_length())
         return self._body
-
-    def discard_body(self) -> None:
-        """Read and drop what the handler left of the body (an early error, an ignored body), so
-        that a keep-alive connection finds the next request line; very large leftovers are left
-        to the server, which then has to close the connection."""
-        try:
-            body = self.body()
-        except err.StorageError:
-            return
-        budget = body.left
-        if budget is None:
-            budget = _DRAIN_LIMIT if self.environ.get("wsgi.input_terminated") else 0
-        if budget <= 0 or budget > _DRAIN_LIMIT:
-            return
-        scratch = memoryview(bytearray(min(budget, 256 * 1024)))
-        try:
-            while budget > 0:
-                n = body.readinto(scratch[:min(len(scratch), budget)])
-                if not n:
-                    break
-                budget -= n
-        except OSError:
-            pass
-
-    def content_length(self) -> Optional[int]:
-        raw = self.header("content-length")
-        if raw == "":
-            return None
-        try:
-            value = int(raw)
-        except ValueError:
-            raise err.invalid_header_value("Content-Length", raw) from None
-        if value < 0:
-            raise err.invalid_header_value("Content-Length", raw)
-        return value
-
-
-class Reply:
-    """A response: status, headers and a body (bytes or an iterable of bytes with ``length``)."""
-
-    def __init__(self, status: int, headers: Optional[dict] = None, body: Union[bytes, Iterable[bytes]] = b"",
-                 length: Optional[int] = None) -> None:
-        self.status = status
-        self.headers = headers or {}
-        self.body = body
-        self.length = len(body) if isinstance(body, bytes) else length
 
 
 class _Body:
@@ -160,49 +74,6 @@ def _readinto_fallback(stream, view: memoryview) -> int:
     data = stream.read(len(view))
     view[:len(data)] = data
     return len(data)
-
-
-class _FileStream:
-    """Streams ``length`` bytes of an open file from ``offset`` and closes it."""
-
-    def __init__(self, fd: int, offset: int, length: int) -> None:
-        self._fd, self._offset, self._left = fd, offset, length
-
-    def __iter__(self):
-        try:
-            while self._left > 0:
-                data = os.pread(self._fd, min(self._left, _READ_CHUNK), self._offset)
-                if not data:  # truncated behind our back: the client sees a short body
-                    return
-                self._offset += len(data)
-                self._left -= len(data)
-                yield data
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-def _parse_range(value: str, header: str) -> tuple[Optional[int], Optional[int]]:
-    m = _RANGE.match(value)
-    if not m or (m.group(1) == "" and m.group(2) == ""):
-        raise err.invalid_header_value(header, value, "Expected bytes=START-END.")
-    start = int(m.group(1)) if m.group(1) else None
-    end = int(m.group(2)) if m.group(2) else None
-    if start is not None and end is not None and end < start:
-        raise err.invalid_header_value(header, value, "The range end is before its start.")
-    return start, end
-
-
-def _request_range(request: FileRequest) -> tuple[str, str]:
-    for header in ("x-ms-range", "range"):
-        value = request.header(header)
-        if value:
-            return header, value
-    return "", ""
 
 
 def _entry_headers(entry: Entry) -> dict:
@@ -390,10 +261,10 @@ class FilesResponses:
             if not mode:
                 raise err.missing_required_header("x-ms-write")
             raise err.invalid_header_value("x-ms-write", request.header("x-ms-write"), "Must be update or clear.")
-        header, value = _request_range(request)
+        header, value = request_range(request)
         if not header:
             raise err.missing_required_header("x-ms-range")
-        start, end = _parse_range(value, header)
+        start, end = parse_range(value, header)
         if start is None or end is None:
             raise err.invalid_header_value(header, value, "Put Range needs bytes=START-END.")
         length = end - start + 1
@@ -458,17 +329,17 @@ class FilesResponses:
         except BaseException:
             os.close(fd)
             raise
-        if not isinstance(reply.body, _FileStream):
+        if not isinstance(reply.body, FileStream):
             os.close(fd)
         return reply
 
     def _read_file(self, request: FileRequest, share, segments, fd: int, entry: Entry) -> Reply:
         headers = self._file_headers(request, share, segments, entry)
-        header, value = _request_range(request)
+        header, value = request_range(request)
         size = entry.size
         if not header:
-            return Reply(200, headers, _FileStream(fd, 0, size), length=size)
-        start, end = _parse_range(value, header)
+            return Reply(200, headers, FileStream(fd, 0, size), length=size)
+        start, end = parse_range(value, header)
         if start is None:  # suffix range: the last END bytes
             start, end = max(0, size - end), size - 1
         if start >= size:
@@ -483,7 +354,7 @@ class FilesResponses:
             data = os.pread(fd, length, start)
             headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
             return Reply(206, headers, data)
-        return Reply(206, headers, _FileStream(fd, start, length), length=length)
+        return Reply(206, headers, FileStream(fd, start, length), length=length)
 
     def list_ranges(self, request: FileRequest, share, segments) -> Reply:
         entry = self.backend.file_entry(share, segments)
@@ -510,47 +381,18 @@ class FilesResponses:
 
 
 
-class FilesApplication:
-    """The WSGI application of the File endpoint: parse the URL, route, authenticate and
-    authorize, run the handler, and turn StorageError into the service's XML errors."""
+class FilesApplication(StorageApplication):
+    """The WSGI application of the File endpoint (``core.storage_http``): the File service's URL
+    levels and routing rows, then authentication, authorization and the handler."""
+
+    request_class = FileRequest
 
     def __init__(self, backend: FilesBackend, responses: Optional[FilesResponses] = None,
                  router: Optional[FilesRouter] = None) -> None:
         self.backend = backend
+        self.auth = backend.auth
         self.responses = responses or FilesResponses(backend)
         self.router = router or FilesRouter()
-
-    def __call__(self, environ, start_response):
-        request = FileRequest(environ)
-        try:
-            reply = self.handle(request)
-        except err.StorageError as exc:
-            reply = self._error(request, exc)
-        except Exception:  # a bug in the emulator: log it (never the query: it may hold a SAS)
-            log.exception("internal error handling %s %s", request.method, request.raw_path)
-            reply = self._error(request, err.internal_error())
-        request.discard_body()
-        headers = dict(reply.headers)
-        headers["x-ms-request-id"] = request.request_id
-        headers["x-ms-version"] = (valid_version(request.header("x-ms-version"))
-                                   or (request.grant and request.grant.version) or DEFAULT_VERSION)
-        client_request_id = request.header("x-ms-client-request-id")
-        if client_request_id:
-            headers["x-ms-client-request-id"] = client_request_id
-        if "Content-Length" not in headers:
-            headers["Content-Length"] = str(reply.length or 0)
-        status = "{} {}".format(reply.status, HTTPStatus(reply.status).phrase)
-        start_response(status, list(headers.items()))
-        body = reply.body
-        if request.method == "HEAD":
-            if isinstance(body, _FileStream):
-                body.close()
-            return []
-        return [body] if isinstance(body, bytes) else body
-
-    def _error(self, request: FileRequest, error: err.StorageError) -> Reply:
-        headers, body = err.render(error, request.request_id, with_body=request.method != "HEAD")
-        return Reply(error.status, headers, body)
 
     def handle(self, request: FileRequest) -> Reply:
         raw_path = request.raw_path

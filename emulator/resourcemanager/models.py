@@ -131,7 +131,9 @@ class ResourceManagerBackend:
 
     def _delete_in_background(self, name: str, op_id: str) -> None:
         def delete() -> None:
-            self.ctx.services["batchai"].backend.delete_resource_group(name)
+            for service in ("batchai", "azureml"):  # the services whose resources live in groups
+                if service in self.ctx.services:
+                    self.ctx.services[service].backend.delete_resource_group(name)
             self.store.execute("DELETE FROM rm_resource_groups WHERE name = ?", (name,))
             log.info("resource group %s deleted", name)
 

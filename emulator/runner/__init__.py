@@ -1,48 +1,65 @@
-"""The Batch AI job runner: schedules queued jobs onto idle simulated nodes and runs them here.
+"""The job runner: schedules queued jobs onto idle simulated nodes and runs them on this machine.
+
+It serves any service through a narrow interface (records.py):
+- ``JobStore``, which the service implements over its own state: queued jobs and cluster/node
+  records to read, claims and outcomes to write, and ``launch(job_id, nodes)`` that describes a
+  started job as a ``JobLaunch`` — per node its directory, environment, mounts and files, then the
+  tasks (argv, environment, stdout/stderr paths, node) or the MPI ranks to run;
+- ``SharePaths`` (the Files backend's share paths and key check) for mounting shares;
+- ``notify()``, the callback the service calls when work is queued; ``stop_jobs``, ``reconcile``
+  and ``release`` for terminations and cluster changes. State changes come back through the
+  store's ``job_process``/``job_terminating``/``job_finished``/``set_node_state``/... callbacks,
+  failures as ``Failure`` records that the service maps to its own errors.
 
 Threads:
-- the scheduler (``batchai-scheduler``): woken through a Condition whenever jobs or nodes change,
-  and every TICK_SECONDS as a safety net; places queued jobs in order of schedulingPriority then
-  creation on their cluster's idle nodes (one job per node, a job of nodeCount k takes k nodes;
-  a job that does not fit blocks the ones behind it on that cluster);
-- one thread per running job (``JobExecution``) that waits on its process group;
+- the scheduler (``runner-scheduler``): woken by ``notify()`` and every TICK_SECONDS as a safety
+  net; places queued jobs, in the store's order, on their cluster's idle nodes (one job per node;
+  a job of nodeCount k takes k nodes; a job that does not fit blocks the ones behind it);
+- one thread per running job (``JobExecution``) that waits on its process tree;
 - one allocation thread per resizing cluster (``ClusterAllocator``).
-State lives only in SQLite (through the Batch AI backend) and on disk, so start-up recovers:
-jobs that were running are reported failed (JobInterrupted) and their leftover processes killed,
-queued jobs stay queued, interrupted deletes are completed and node counts are reconciled.
+State lives only in the service's store and on disk, so start-up recovers: jobs that were running
+are reported failed (``INTERRUPTED``) and their leftover processes killed, node states are reset.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 
-from ..batchai import exceptions as errors
-from ..batchai.validation import target_node_count
-from .execution import JobExecution, Outcome
+from .execution import JobExecution, stop_failure
 from .nodes import ClusterAllocator
-from .processes import GRACE_SECONDS, job_marker, kill_leftovers
+from .processes import GRACE_SECONDS, kill_leftovers
+from .records import CLUSTER_MISSING, INTERRUPTED, Failure, JobStore, Outcome, SharePaths
 
 __all__ = ["GRACE_SECONDS", "JobRunner"]
 log = logging.getLogger("emulator.runner")
 
 TICK_SECONDS = 0.1
-STOP_WAIT_SECONDS = GRACE_SECONDS + 5  # how long a stop waits for a job's process to be gone
+STOP_WAIT_SECONDS = GRACE_SECONDS + 5  # how long a stop waits for a job's processes to be gone
 
 
 class JobRunner:
-    def __init__(self, backend) -> None:
-        self.backend = backend
-        self.allocator = ClusterAllocator(backend, on_change=self.notify)
+    def __init__(self, store: JobStore, shares: SharePaths) -> None:
+        self.store = store
+        self.shares = shares
+        self.allocator = ClusterAllocator(store, shares, on_change=self.notify)
         self._lock = threading.RLock()          # claims and the registry of running jobs
-        self._executions: dict[int, JobExecution] = {}
+        self._executions: dict = {}
         self._wakeup = threading.Condition()
         self._pending = False
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="batchai-scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="runner-scheduler", daemon=True)
+
+    def recover(self) -> None:
+        """Make the stored state true again after a stop or a crash (call before ``start``)."""
+        for job_id, name, pid, start_time, *marker in self.store.interrupted_jobs():
+            kill_leftovers(marker[0] if marker else None, pid, start_time)  # and all that carry the job's marker
+            self.store.job_finished(job_id, Outcome("failed", None, Failure(INTERRUPTED)))
+            log.warning("job %s was running when the emulator stopped: reported failed", name)
+        self.store.reset_nodes_after_restart()
 
     def start(self) -> None:
-        self.recover()
+        """Resume resizes under way and start scheduling."""
+        self.allocator.resume_all()
         self._thread.start()
 
     def notify(self) -> None:
@@ -51,17 +68,13 @@ class JobRunner:
             self._pending = True
             self._wakeup.notify()
 
-    # ---- start-up ----------------------------------------------------------------------------
+    def reconcile(self, cluster_id: int) -> None:
+        """The cluster's target may have changed: resize it in the background."""
+        self.allocator.reconcile(cluster_id)
 
-    def recover(self) -> None:
-        """Make the stored state true again after a stop or a crash (nothing runs yet)."""
-        for job in self.backend.interrupted_jobs():
-            kill_leftovers(job_marker(job), job["pid"], job["pid_start_time"])
-            self.backend.finish_job(job["id"], "failed", None, [errors.job_interrupted()])
-            log.warning("job %s was running when the emulator stopped: reported failed", job["name"])
-        self.backend.reset_nodes_after_restart()
-        self.backend.finish_interrupted_deletes()
-        self.allocator.resume_all()
+    def release(self, cluster_id: int) -> None:
+        """The cluster is going away: stop its allocation and setup tasks (blocks briefly)."""
+        self.allocator.release(cluster_id)
 
     # ---- scheduling --------------------------------------------------------------------------
 
@@ -81,44 +94,44 @@ class JobRunner:
         with self._lock:
             waiting_clusters: set = set()  # their first queued job waits for nodes; the rest wait behind it
             idle_nodes: dict = {}
-            for job in self.backend.queued_jobs():
+            for job in self.store.queued_jobs():
                 if self._closing.is_set():
                     return
-                key = (job["resource_group"].lower(), job["workspace"].lower(), job["cluster"].lower())
-                if key in waiting_clusters:
+                if job.cluster_id in waiting_clusters:
                     continue
-                cluster = self.backend.find_cluster(job["resource_group"], job["workspace"], job["cluster"])
-                if cluster is None:
-                    self.backend.fail_queued_job(job["id"], errors.job_cluster_missing(job["cluster"]))
+                if job.cluster_id is None:
+                    self.store.fail_queued_job(job.job_id, Failure(CLUSTER_MISSING, {"cluster": job.cluster_name}))
                     continue
-                if key not in idle_nodes:
-                    idle_nodes[key] = self._idle_nodes(cluster)
-                idle, needed = idle_nodes[key], json.loads(job["properties"])["nodeCount"]
-                if len(idle) < needed:
-                    waiting_clusters.add(key)
+                if job.cluster_id not in idle_nodes:
+                    idle_nodes[job.cluster_id] = self._idle_nodes(job.cluster_id)
+                idle = idle_nodes[job.cluster_id]
+                if len(idle) < job.node_count:
+                    waiting_clusters.add(job.cluster_id)
                     continue
-                chosen, idle[:] = idle[:needed], idle[needed:]
-                if self.backend.claim_nodes(job["id"], chosen):
-                    self._start(job, cluster, chosen)
+                chosen, idle[:] = idle[:job.node_count], idle[job.node_count:]
+                if self.store.claim_nodes(job.job_id, [node.node_id for node in chosen]):
+                    self._start(job, chosen)
 
-    def _idle_nodes(self, cluster) -> list:
-        """Idle node ids of a cluster that takes jobs (not being deleted, not shrinking)."""
-        nodes = self.backend.nodes(cluster["id"])
-        target = target_node_count(json.loads(cluster["properties"])["scaleSettings"])
-        if cluster["provisioning_state"] != "succeeded" or len(nodes) > target:
+    def _idle_nodes(self, cluster_id: int) -> list:
+        """Idle nodes of a cluster that takes jobs (not being deleted, not shrinking), in order."""
+        cluster = self.store.cluster(cluster_id)
+        if cluster is None or not cluster.accepts_jobs:
+            return []
+        nodes = self.store.nodes(cluster_id)
+        if len(nodes) > cluster.target_nodes:
             return []  # a shrinking cluster lets its surplus nodes go before they take new jobs
-        return [node["node_id"] for node in nodes if node["state"] == "idle"]
+        return [node for node in nodes if node.state == "idle"]
 
-    def _start(self, job, cluster, node_ids: list) -> None:
-        execution = JobExecution(self, job, cluster, node_ids)
-        self._executions[job["id"]] = execution
-        log.info("job %s running on %s", job["name"], ", ".join(node_ids))
+    def _start(self, job, nodes: list) -> None:
+        execution = JobExecution(self, job, nodes)
+        self._executions[job.job_id] = execution
+        log.info("job %s running on %s", job.name, ", ".join(node.node_id for node in nodes))
         execution.start()
 
     def job_finished(self, execution: JobExecution, outcome: Outcome) -> None:
         """Called by a job's thread at its end: record the outcome, free the nodes, schedule again."""
         try:
-            self.backend.finish_job(execution.job_id, outcome.state, outcome.exit_code, outcome.errors)
+            self.store.job_finished(execution.job_id, outcome)
             log.info("job %s %s (exit code %s)", execution.name, outcome.state, outcome.exit_code)
         finally:
             with self._lock:
@@ -128,22 +141,23 @@ class JobRunner:
 
     # ---- stopping ----------------------------------------------------------------------------
 
-    def stop_jobs(self, job_ids: list, error: dict) -> None:
-        """Stop those of ``job_ids`` that run (terminating -> failed with ``error``); blocks until their
-        processes are gone. Queued ones are the caller's business."""
+    def stop_jobs(self, job_ids: list, reason) -> None:
+        """Stop those of ``job_ids`` that run; they fail with ``reason`` (a Failure, or anything the
+        service wants back as ``Failure(STOPPED, {"reason": reason})``). Blocks until their processes
+        are gone. Queued ones are the service's business."""
         with self._lock:
             executions = [self._executions[job_id] for job_id in job_ids if job_id in self._executions]
         if not executions:
             return
-        self.backend.mark_terminating([execution.job_id for execution in executions])
+        self.store.job_terminating([execution.job_id for execution in executions])
         for execution in executions:
-            execution.request_stop(error)
+            execution.request_stop(stop_failure(reason))
         for execution in executions:
             if not execution.done.wait(STOP_WAIT_SECONDS):
                 log.error("job %s did not stop within %s s", execution.name, STOP_WAIT_SECONDS)
 
     def close(self) -> None:
-        """Clean stop: no more scheduling; running jobs are stopped and reported failed (JobInterrupted)."""
+        """Clean stop: no more scheduling; running jobs are stopped and reported failed (interrupted)."""
         self._closing.set()
         self.notify()
         if self._thread.is_alive():
@@ -151,4 +165,4 @@ class JobRunner:
         self.allocator.close()
         with self._lock:
             running = list(self._executions)
-        self.stop_jobs(running, errors.job_interrupted())
+        self.stop_jobs(running, Failure(INTERRUPTED))

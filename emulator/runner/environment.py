@@ -15,6 +15,19 @@ _HOST_NAMES = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "
 _HOST_PREFIXES = ("LC_", "OMP_", "MKL_", "OPENBLAS_", "CUDA_", "NCCL_")
 
 
+# Emulated nodes share this machine's loopback: torch.distributed's gloo and NCCL would otherwise
+# look for the interface of the node's host name (its private IP, which no interface here has).
+NODE_NETWORK = {"GLOO_SOCKET_IFNAME": "lo", "NCCL_SOCKET_IFNAME": "lo"}
+
+
+def threads_per_process(processes: int) -> dict:
+    """OMP_NUM_THREADS for a job of ``processes`` processes on this machine, unless the host sets it:
+    emulated nodes share its cores, where real nodes each had their own."""
+    if processes <= 1 or "OMP_NUM_THREADS" in os.environ:
+        return {}
+    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
+
+
 def expand(text: str, variables: dict) -> str:
     """Replace ``$NAME`` and ``${NAME}`` by their values; unknown names stay as written."""
     def value(match: re.Match) -> str:

@@ -1,96 +1,63 @@
-"""One started job: its directories, environment and processes, from start to outcome.
+"""One started job: its nodes made ready, its processes run, its outcome, from start to end.
 
-The job runs on the host (its container image is only recorded), on the first of its nodes, as a
-process group whose stdout/stderr go straight into ``{stdOutErrPathPrefix}/{segment}/stdouterr/``
-on the mounted share, so clients can follow them while it runs.
+The service describes the job as a ``JobLaunch`` (records.py); this module knows nothing of any
+service's settings. Each phase (preparation, then the job) is one process tree: a single task runs
+as it is; several tasks, or MPI ranks, run under ``leader.py`` so that every process of the job
+descends from the one process the runner tracks and stops.
 """
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import shutil
-import sys
 import threading
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Optional
 
-from ..batchai import exceptions as errors
-from ..batchai.validation import parse_duration, toolkit_of
-from .environment import expand, host_environment, redact, secret_values, user_variables
-from .nodes import NodeError, mount_shares
-from .processes import ExecutionLog, ProcessGroup, job_marker
+from . import launching
+from .mounts import MountError, mount_shares
+from .processes import ExecutionLog, ProcessGroup
+from .records import (FAILED, INTERNAL, LAUNCH_FAILED, PREPARATION_FAILED, STOPPED, WALL_CLOCK, Failure, JobLaunch,
+                      LaunchRefused, Outcome, QueuedJob)
+from .environment import redact
 
 log = logging.getLogger("emulator.runner")
 
-SHELL = "/bin/sh"
-TOOLKIT_ARGS = {"tensorFlowSettings": "masterCommandLineArgs"}  # others: commandLineArgs
-CONTAINER_ONLY = {
-    "cntkSettings": "BrainScript (cntkSettings.configFilePath) needs the CNTK container; use pythonScriptFilePath",
-    "caffeSettings": "Caffe prototxt (caffeSettings.configFilePath) needs the Caffe container; "
-                     "use pythonScriptFilePath",
-}
-
-
-class Outcome(NamedTuple):
-    state: str                 # succeeded | failed
-    exit_code: Optional[int]
-    errors: list
-
 
 class _Abort(Exception):
-    """The job cannot run; ``error`` says why."""
+    """The job cannot run; ``failure`` says why."""
 
-    def __init__(self, error: dict) -> None:
-        super().__init__(error["message"])
-        self.error = error
-
-
-def job_command(props: dict, env: dict) -> list:
-    """The argv of a job's toolkit: custom command lines go to the shell (which expands them);
-    Python toolkits run ``<interpreter> <script> <args>`` with each word expanded here."""
-    toolkit = toolkit_of(props)
-    settings = props[toolkit]
-    if settings.get("commandLine"):
-        return [SHELL, "-c", settings["commandLine"]]
-    if not settings.get("pythonScriptFilePath"):
-        raise _Abort(errors.toolkit_not_supported(CONTAINER_ONLY.get(toolkit, "{} needs pythonScriptFilePath"
-                                                                               .format(toolkit))))
-    interpreter = expand(settings.get("pythonInterpreterPath") or "", env) or sys.executable
-    args = shlex.split(settings.get(TOOLKIT_ARGS.get(toolkit, "commandLineArgs")) or "")
-    return [interpreter, expand(settings["pythonScriptFilePath"], env)] + [expand(arg, env) for arg in args]
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.details.get("reason") or failure.kind)
+        self.failure = failure
 
 
 class JobExecution:
-    """Runs one job in a thread: prepare, job preparation, the job; stop on request or at maxWallClockTime."""
+    """Runs one job in a thread: prepare, job preparation, the job; stop on request or at the time limit."""
 
-    def __init__(self, runner, job, cluster, node_ids: list) -> None:
+    def __init__(self, runner, job: QueuedJob, nodes: list) -> None:
         self.runner = runner
-        self.backend = runner.backend
-        self.job_id = job["id"]
-        self.name = job["name"]
-        self._job = job
-        self._props = json.loads(job["properties"])
-        self._segment = self.backend.output_segment(job)
-        self._node_dirs = [self.backend.node_dir(cluster, node_id) for node_id in node_ids]
-        self._node_ids = node_ids
-        self._secrets = secret_values(self._props.get("secrets"))
-        self._env: dict = {}
+        self.store = runner.store
+        self.job_id = job.job_id
+        self.name = job.name
+        self._marker = job.marker  # every process of the job carries it (processes.py)
+        self._nodes = nodes
+        self._launch: Optional[JobLaunch] = None
         self.done = threading.Event()
         self._lock = threading.Lock()
-        self._stop_error: Optional[dict] = None
+        self._stop_failure: Optional[Failure] = None
         self._process: Optional[ProcessGroup] = None
-        self._thread = threading.Thread(target=self._run, name="batchai-job-" + self.name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name="runner-job-" + self.name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def request_stop(self, error: dict) -> None:
-        """Stop the job (SIGTERM, then SIGKILL after the grace period); ``error`` is what it failed with.
+    def request_stop(self, failure: Failure) -> None:
+        """Stop the job (SIGTERM to every process, SIGKILL after the grace period); it fails with ``failure``.
         The first reason wins (a terminated job stays terminated when the emulator then stops)."""
         with self._lock:
-            if self._stop_error is None:
-                self._stop_error = error
+            if self._stop_failure is None:
+                self._stop_failure = failure
             process = self._process
         if process is not None:
             process.stop()
@@ -98,157 +65,125 @@ class JobExecution:
     # ---- the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        limit = self._props["constraints"]["maxWallClockTime"]
-        timer = threading.Timer(parse_duration(limit), self._wall_clock_exceeded, args=(limit,))
-        timer.daemon = True
-        timer.start()
+        timer = None
         try:
-            outcome = self._execute()
+            try:
+                self._launch = self.store.launch(self.job_id, self._nodes)
+            except LaunchRefused as exc:
+                outcome = Outcome("failed", None, exc.failure)
+            else:
+                timer = threading.Timer(self._launch.wall_clock_seconds, self._wall_clock_exceeded)
+                timer.daemon = True
+                timer.start()
+                outcome = self._execute(self._launch)
         except Exception:
             log.exception("job %s: the runner failed", self.name)
-            outcome = Outcome("failed", None, [errors.batchai_error(
-                "InternalError", "The emulator failed to run the job; see the emulator's log.")])
+            outcome = Outcome("failed", None, Failure(INTERNAL))
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
         self.runner.job_finished(self, outcome)
 
-    def _wall_clock_exceeded(self, limit: str) -> None:
-        log.info("job %s: maxWallClockTime %s exceeded, stopping it", self.name, limit)
-        self.backend.mark_terminating([self.job_id])
-        self.request_stop(errors.job_wall_clock_exceeded(limit))
+    def _wall_clock_exceeded(self) -> None:
+        limit = self._launch.wall_clock_text
+        log.info("job %s: time limit %s exceeded, stopping it", self.name, limit)
+        self.store.job_terminating([self.job_id])
+        self.request_stop(Failure(WALL_CLOCK, {"limit": limit}))
 
-    def _execute(self) -> Outcome:
+    def _execute(self, launch: JobLaunch) -> Outcome:
         try:
-            stdouterr = self._prepare()
+            self._prepare(launch)
         except _Abort as exc:
-            return Outcome("failed", None, [exc.error])
-        with ExecutionLog(stdouterr / "execution.log", self._secrets.values()) as execution_log:
-            outcome = self._run_job(stdouterr, execution_log)
-            self._note_unlisted_outputs(execution_log)
-            execution_log.write("job {} ended: {}{}".format(
-                self.name, outcome.state,
-                "" if outcome.exit_code is None else ", exit code {}".format(outcome.exit_code)))
+            return Outcome("failed", None, exc.failure)
+        logs = [ExecutionLog(node.execution_log, launch.secrets.values()) for node in launch.nodes]
+        try:
+            outcome = self._run_job(launch, logs)
+            for note in launch.final_notes() if launch.final_notes else []:
+                logs[0].write(note)
+            logs[0].write("job {} ended: {}{}".format(
+                self.name, outcome.state, "" if outcome.exit_code is None else ", exit code {}".format(outcome.exit_code)))
+        finally:
+            for execution_log in logs:
+                execution_log.close()
         return outcome
 
-    def _run_job(self, stdouterr: Path, execution_log: ExecutionLog) -> Outcome:
-        self._log_start(execution_log)
-        prep = self._props.get("jobPreparation")
+    def _run_job(self, launch: JobLaunch, logs: list) -> Outcome:
+        self._log_start(launch, logs)
         try:
-            if prep:
-                code = self._run_process("job preparation", [SHELL, "-c", prep["commandLine"]],
-                                         stdouterr / "stdout-job_prep.txt", stdouterr / "stderr-job_prep.txt",
-                                         execution_log)
-                if self._stop_error is not None:
-                    return Outcome("failed", code, [self._stop_error])
+            if launch.preparation:
+                code = self._run_phase("job preparation", launch, launch.preparation, None, logs)
+                if self._stop_failure is not None:
+                    return Outcome("failed", code, self._stop_failure)
                 if code != 0:
-                    return Outcome("failed", code, [errors.job_preparation_failed()])
-            command = job_command(self._props, self._process_environment())  # what a shell would expand
-            code = self._run_process("job", command, stdouterr / "stdout.txt",
-                                     stdouterr / "stderr.txt", execution_log)
+                    return Outcome("failed", code, Failure(PREPARATION_FAILED))
+            code = self._run_phase("job", launch, launch.tasks, launch.mpi, logs)
         except _Abort as exc:
-            execution_log.write("job {} could not start: {}".format(self.name, exc))
-            return Outcome("failed", None, [exc.error])
-        if self._stop_error is not None:  # code: of the process the stop cut short; None if it never started
-            return Outcome("failed", code, [self._stop_error])
-        return Outcome("succeeded", 0, []) if code == 0 else Outcome("failed", code, [errors.job_failed()])
+            logs[0].write("job {} could not start: {}".format(self.name, exc))
+            return Outcome("failed", None, exc.failure)
+        if self._stop_failure is not None:  # code: of the process the stop cut short; None if it never started
+            return Outcome("failed", code, self._stop_failure)
+        return Outcome("succeeded", 0) if code == 0 else Outcome("failed", code, Failure(FAILED))
 
-    def _log_start(self, execution_log: ExecutionLog) -> None:
-        execution_log.write("job {} started on node(s) {} (nodeCount {})".format(
-            self.name, ", ".join(self._node_ids), self._props["nodeCount"]))
-        image = ((self._props.get("containerSettings") or {}).get("imageSourceRegistry") or {}).get("image")
-        if image:
-            execution_log.write("container image {} recorded; the emulator runs the job on the host".format(image))
-        execution_log.write("environment: {}".format(" ".join(sorted(n for n in self._env if n.startswith("AZ_")))))
+    def _log_start(self, launch: JobLaunch, logs: list) -> None:
+        ids = [node.node.node_id for node in launch.nodes]
+        for index, (node, execution_log) in enumerate(zip(launch.nodes, logs)):
+            execution_log.write("job {} started on node(s) {} ({} node(s)); this is node {} ({}, {})".format(
+                self.name, ", ".join(ids), len(ids), index, node.node.node_id, node.node.ip))
+        for note in launch.notes:
+            logs[0].write(note)
+        logs[0].write("environment: {}".format(" ".join(sorted(n for n in launch.nodes[0].env if n.startswith("AZ_")))))
 
-    def _note_unlisted_outputs(self, execution_log: ExecutionLog) -> None:
-        """Names the job wrote that are not UTF-8 cannot be listed or downloaded: say so in the log."""
-        for directory in self._props.get("outputDirectories") or []:
-            located = self.backend.output_share_location(self._job, directory["id"])
-            if located is None:
-                continue
-            names = self.backend.files.unlisted_names(*located)
-            if names:
-                execution_log.write("output directory {}: {} name(s) are not UTF-8, so listOutputFiles and the File "
-                                    "service leave them out: {}".format(directory["id"], len(names), ", ".join(names)))
+    # ---- preparing the nodes -----------------------------------------------------------------
 
-    # ---- preparing the node ------------------------------------------------------------------
-
-    def _prepare(self) -> Path:
-        """Directories, job-level mounts and the environment; returns the stdouterr directory."""
-        node = self._node_dirs[0]
-        temp_root = node / "jobs"
-        job_temp = temp_root / self._job["workspace"] / self._job["experiment"] / self.name
-        env = {
-            "AZ_BATCHAI_MOUNT_ROOT": str(node / "mounts"),
-            "AZ_BATCHAI_JOB_MOUNT_ROOT": str(job_temp / "mounts"),
-            "AZ_BATCHAI_JOB_TEMP_DIR": str(temp_root),
-            "AZ_BATCHAI_JOB_TEMP": str(job_temp),
-            "AZ_BATCHAI_SHARED_JOB_TEMP": str(job_temp / "shared"),
-            "AZ_BATCHAI_MPI_HOST_FILE": str(job_temp / "hostfile"),
-            "AZ_BATCHAI_NUM_GPUS": "0",
-            "AZ_BATCHAI_TASK_INDEX": "0",
-        }
-        shutil.rmtree(temp_root, ignore_errors=True)  # a node wipes it before each job; never follows mounts
-        try:
-            (job_temp / "mounts").mkdir(parents=True)
-            (job_temp / "shared").mkdir()
-            (job_temp / "hostfile").write_text("localhost slots={}\n".format(len(self._node_dirs)))
-            mount_shares(self.backend.files, (self._props.get("mountVolumes") or {}).get("azureFileShares"),
-                         job_temp / "mounts")
-        except NodeError as exc:
-            raise _Abort(exc.error) from None
-        # Paths may use the job's own variables too (listOutputFiles resolves them the same way).
-        path_env = {**env, **user_variables(self._props.get("environmentVariables"), env)}
-        stdouterr = self._make_directory(expand(self._props["stdOutErrPathPrefix"], path_env), "stdouterr")
-        env["AZ_BATCHAI_STDOUTERR_DIR"] = str(stdouterr)
-        for directory in self._props.get("inputDirectories") or []:
-            env["AZ_BATCHAI_INPUT_" + directory["id"]] = expand(directory["path"], path_env)
-        for directory in self._props.get("outputDirectories") or []:
-            suffix = expand(directory.get("pathSuffix") or "", path_env)
-            env["AZ_BATCHAI_OUTPUT_" + directory["id"]] = str(self._make_directory(
-                expand(directory["pathPrefix"], path_env), "outputs", suffix))
-        # Now the job's variables may refer to its input and output directories as well.
-        env.update(user_variables(self._props.get("environmentVariables"), env))
-        self._env = env
-        return stdouterr
-
-    def _make_directory(self, prefix: str, *parts: str) -> Path:
-        """``{prefix}/{segment}/{parts}``, created (the service always creates output directories)."""
-        path = Path(prefix, self._segment, *[part for part in parts if part])
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _Abort(errors.job_launch_failed("the job", "cannot create {}: {}".format(path, exc.strerror))) \
-                from None
-        return path
+    def _prepare(self, launch: JobLaunch) -> None:
+        """Each node: a fresh temporary directory, the job's own mounts, then its directories."""
+        for node in launch.nodes:
+            shutil.rmtree(node.temp_dir, ignore_errors=True)  # a node wipes it before each job; never follows mounts
+            try:
+                node.mount_root.mkdir(parents=True, exist_ok=True)
+                mount_shares(self.runner.shares, node.mounts, node.mount_root)
+            except MountError as exc:
+                raise _Abort(exc.failure) from None
+            for directory in node.directories:
+                try:
+                    Path(directory).mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise _Abort(Failure(LAUNCH_FAILED, {"what": "the job", "reason": "cannot create {}: {}".format(
+                        directory, exc.strerror)})) from None
+        launching.write_node_files(launch)
 
     # ---- processes ---------------------------------------------------------------------------
 
-    def _process_environment(self) -> dict:
-        """What the job's processes get: the host's environment, the job's variables and its secrets."""
-        return {**host_environment(), "PYTHONUNBUFFERED": "1", **self._env, **self._secrets}
-
-    def _run_process(self, what: str, argv: list, stdout_path: Path, stderr_path: Path,
-                     execution_log: ExecutionLog) -> Optional[int]:
-        """Run ``argv`` as a process group with the job's environment; its exit status, or None if a
-        stop request came first."""
-        env = self._process_environment()
-        execution_log.write("{}: {}".format(what, redact(" ".join(shlex.quote(a) for a in argv), self._secrets)))
-        with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
+    def _run_phase(self, what: str, launch: JobLaunch, tasks: list, mpi, logs: list) -> Optional[int]:
+        """Run one phase as one process tree; its exit status, or None if a stop request came first."""
+        argv, env, cwd, stdout, stderr = launching.phase_command(
+            launch, "preparation" if what == "job preparation" else "job", tasks, mpi)
+        for task in tasks:
+            if task.node:
+                logs[task.node].write("{} ({}) on this node: {}".format(what, task.name, self._shown(task.argv)))
+        logs[0].write("{}: {}".format(what, self._shown(argv)))
+        with open(stdout, "ab") as out, open(stderr, "ab") as err:
             with self._lock:
-                if self._stop_error is not None:
+                if self._stop_failure is not None:
                     return None
                 try:
-                    process = ProcessGroup(argv, env, Path(self._env["AZ_BATCHAI_JOB_TEMP"]), out, err,
-                                           marker=job_marker(self._job))
+                    process = ProcessGroup(argv, env, cwd, out, err, marker=self._marker)
                 except OSError as exc:  # argv holds expanded values: redact them
-                    raise _Abort(errors.job_launch_failed(what, redact(
-                        "{}: {}".format(argv[0], exc.strerror or exc), self._secrets))) from None
+                    raise _Abort(Failure(LAUNCH_FAILED, {"what": what, "reason": redact("{}: {}".format(
+                        argv[0], exc.strerror or exc), launch.secrets)})) from None
                 self._process = process
-            self.backend.record_process(self.job_id, process.pid, process.start_time)
-            execution_log.write("{} started (pid {})".format(what, process.pid))
+            self.store.job_process(self.job_id, process.pid, process.start_time)
+            logs[0].write("{} started (pid {})".format(what, process.pid))
             code = process.wait()
             with self._lock:
                 self._process = None
-        execution_log.write("{} exited with code {}".format(what, code))
+        logs[0].write("{} exited with code {}".format(what, code))
         return code
+
+    def _shown(self, argv: list) -> str:
+        return redact(" ".join(shlex.quote(a) for a in argv), self._launch.secrets)
+
+
+def stop_failure(reason) -> Failure:
+    """What a stop requested by the service fails the job with."""
+    return reason if isinstance(reason, Failure) else Failure(STOPPED, {"reason": reason})

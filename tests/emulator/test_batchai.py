@@ -328,7 +328,7 @@ def test_lro_headers_and_timing(batchai_client, workspace, share_service, emulat
         status = requests.get(response.headers[header], headers={"Authorization": "Bearer " + emulator.token},
                               verify=emulator.ca_cert, timeout=10)
         assert status.status_code == 200 and status.json()["status"] == "Succeeded"
-        assert status.json()["properties"]["resourceId"].endswith("/clusters/rawcluster")
+        assert status.json()["properties"]["resourceId"] == "{}$rg$ws$rawcluster".format(emulator.subscription_id)
 
     timings = {}
     start = time.monotonic()

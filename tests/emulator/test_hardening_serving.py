@@ -111,7 +111,8 @@ def test_certificate_is_a_loopback_leaf_and_clients_verify_it(emulator, resource
         [ExtendedKeyUsageOID.SERVER_AUTH]
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {str(v) for v in sans.get_values_for_type(x509.IPAddress)} == {"127.0.0.1"}
-    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
+    # localhost, and the host-style Blob names (<account>.blob.core.localhost) of the Blob endpoint
+    assert sans.get_values_for_type(x509.DNSName) == ["localhost", "*.blob.core.localhost"]
     # requests and azure-core verify it (and so refuse anything else)
     assert list_groups(emulator).status_code == 200
     assert list(resource_client.resource_groups.list()) == []

@@ -1,0 +1,86 @@
+"""Everything about mounting shares: a share mounted on a node is a symlink
+``<mount root>/<relativeMountPath>`` to the share's directory; the same table maps a path written
+against a mount root back to (share, path in the share), for listing a job's outputs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .records import MOUNT_FAILED, Failure, SharePaths, ShareMount
+
+
+class MountError(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.details["reason"])
+        self.failure = failure
+
+
+def share_mounts(entries: Optional[Iterable[dict]]) -> tuple:
+    """``azureFileShares`` entries (REST shape) as ShareMounts."""
+    return tuple(ShareMount(url=entry["azureFileUrl"], account_name=entry.get("accountName"),
+                            account_key=(entry.get("credentials") or {}).get("accountKey"),
+                            relative_path=entry["relativeMountPath"].strip("/"))
+                 for entry in entries or [])
+
+
+def mount_table(shares: SharePaths, mounts: Iterable[ShareMount]) -> dict:
+    """{relative mount path: share name} of the mounts that name a share of this emulator."""
+    table = {}
+    for mount in mounts:
+        try:
+            table[mount.relative_path] = shares.share_from_url(mount.url)
+        except ValueError:
+            pass  # mounting fails later, with a clear error on the node or the job
+    return table
+
+
+def mount_shares(shares: SharePaths, mounts: Iterable[ShareMount], mount_root: Path) -> dict:
+    """Mount each share under ``mount_root`` after checking its account name and key; returns the table."""
+    table = {}
+    for mount in mounts:
+        target = mount_root / mount.relative_path
+
+        def failure(reason: str) -> MountError:
+            return MountError(Failure(MOUNT_FAILED, {"url": mount.url, "path": str(target), "reason": reason}))
+
+        try:
+            name = shares.share_from_url(mount.url)
+        except ValueError as exc:
+            raise failure(str(exc)) from None
+        if not shares.check_account_key(mount.account_name, mount.account_key):
+            raise failure("mount error(13): Permission denied (wrong storage account name or key)")
+        try:
+            source = shares.share_path(name)
+        except LookupError:
+            raise failure("mount error(2): No such file or directory (there is no share '{}')".format(name)) from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            target.unlink()
+        elif target.is_dir():
+            try:
+                target.rmdir()
+            except OSError:
+                raise failure("the mount point exists and is not empty") from None
+        target.symlink_to(source, target_is_directory=True)
+        table[mount.relative_path] = name
+    return table
+
+
+def path_parts(path: str) -> list:
+    return [part for part in path.split("/") if part and part != "."]
+
+
+def locate_on_share(path: str, roots: dict) -> Optional[tuple]:
+    """Map ``$ROOT/<relative mount path>/rest`` to (share, rest parts). ``roots`` is
+    {root variable name: mount table}; both ``$ROOT`` and ``${ROOT}`` are understood."""
+    for variable, table in roots.items():
+        for form in ("$" + variable, "${" + variable + "}"):
+            if path != form and not path.startswith(form + "/"):
+                continue
+            parts = path_parts(path[len(form):])
+            for relative, share in sorted(table.items(), key=lambda item: -len(item[0])):
+                mount_parts = path_parts(relative)
+                if parts[:len(mount_parts)] == mount_parts:
+                    return share, parts[len(mount_parts):]
+    return None
