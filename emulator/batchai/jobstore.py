@@ -132,8 +132,9 @@ class BatchAIJobStore:
         return ids
 
     def setup_task(self, cluster_id: int, node: NodeRecord) -> Optional[Task]:
-        """The node setup task in a bash subshell with its variables and secrets; logs go to
-        ``{stdOutErrPathPrefix}/{stdOutErrPathSuffix}/{nodeId}/``."""
+        """The node setup task in a bash subshell with its variables and secrets; its output goes where
+        the service put it: ``stdout-<nodeId>.txt`` and ``stderr-<nodeId>.txt`` directly under
+        ``{stdOutErrPathPrefix}/{stdOutErrPathSuffix}`` (the Azure SDK's recorded setup-task test)."""
         row = self._cluster_row(cluster_id)
         task = ((_json(row["properties"]) if row else {}).get("nodeSetup") or {}).get("setupTask")
         if not task:
@@ -141,14 +142,15 @@ class BatchAIJobStore:
         azure = {"AZ_BATCHAI_MOUNT_ROOT": str(node.directory / "mounts"), "AZ_BATCHAI_NUM_GPUS": "0"}
         variables = {**azure, **user_variables(task.get("environmentVariables"), azure)}
         env = {**host_environment(), **variables, **secret_values(task.get("secrets"))}
-        log_dir = Path(expand(self._setup_log_dir(task, node.node_id), variables))
+        log_dir = Path(expand(self._setup_log_dir(task), variables))
         shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
         return Task(name="setup task", argv=[shell, "-c", task["commandLine"]], env=env,
-                    stdout=log_dir / "stdout.txt", stderr=log_dir / "stderr.txt")
+                    stdout=log_dir / "stdout-{}.txt".format(node.node_id),
+                    stderr=log_dir / "stderr-{}.txt".format(node.node_id))
 
     @staticmethod
-    def _setup_log_dir(task: dict, node_id: str) -> str:
-        return "{}/{}/{}".format(task["stdOutErrPathPrefix"], task["stdOutErrPathSuffix"], node_id)
+    def _setup_log_dir(task: dict) -> str:
+        return "{}/{}".format(task["stdOutErrPathPrefix"], task["stdOutErrPathSuffix"])
 
     def set_node_state(self, node_id: str, state: str, only_from: Optional[str] = None) -> bool:
         sql = "UPDATE bai_nodes SET state = ?, state_time = ? WHERE node_id = ?"
@@ -163,7 +165,7 @@ class BatchAIJobStore:
         if failure.kind == records.SETUP_FAILED:
             row = self._cluster_row(cluster_id)
             task = ((_json(row["properties"]) if row else {}).get("nodeSetup") or {}).get("setupTask") or {}
-            error = errors.setup_task_failed(node_id, failure.details["exit_code"], self._setup_log_dir(task, node_id))
+            error = errors.setup_task_failed(node_id, failure.details["exit_code"], self._setup_log_dir(task))
         else:
             error = service_error(failure)
         with self.store.transaction():
