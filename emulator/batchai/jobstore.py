@@ -55,6 +55,8 @@ def service_error(failure: Failure) -> dict:
         return errors.job_launch_failed(details["what"], details["reason"])
     if kind == records.MOUNT_FAILED:
         return errors.azure_file_mount_error(details["url"], details["path"], details["reason"])
+    if kind == records.DIRECTORY_MOUNT_FAILED:
+        return errors.file_server_mount_error(details["name"], details["path"], details["reason"])
     if kind == records.WALL_CLOCK:
         return errors.job_wall_clock_exceeded(details["limit"])
     if kind == records.INTERRUPTED:
@@ -74,8 +76,10 @@ class BatchAIJobStore:
     """Job and node records of Batch AI as the runner reads and writes them."""
 
     def __init__(self, store, subscription_id: str, nodes_root: Path,
-                 output_notes: Callable[[sqlite3.Row], list] = lambda row: []) -> None:
+                 output_notes: Callable[[sqlite3.Row], list] = lambda row: [],
+                 file_server_mount: Callable[[dict], records.DirectoryMount] = None) -> None:
         self.store = store
+        self._file_server_mount = file_server_mount  # a mountVolumes.fileServers entry as a DirectoryMount
         self.subscription_id = subscription_id
         self.nodes_root = nodes_root
         self._output_notes = output_notes  # execution.log lines about a finished job's outputs
@@ -97,7 +101,10 @@ class BatchAIJobStore:
         return ClusterRecord(cluster_id=row["id"], name=row["name"],
                              accepts_jobs=row["provisioning_state"] == "succeeded",
                              target_nodes=target_node_count(props["scaleSettings"]), version=row["properties"],
-                             mounts=share_mounts(volumes.get("azureFileShares")))
+                             mounts=share_mounts(volumes.get("azureFileShares")),
+                             directory_mounts=tuple(self._file_server_mount(entry)
+                                                    for entry in volumes.get("fileServers") or []
+                                                    if self._file_server_mount))
 
     def clusters_to_resume(self) -> list:
         return [row["id"] for row in self.store.query("SELECT id FROM bai_clusters WHERE provisioning_state = "

@@ -108,10 +108,11 @@ class BatchAIBackend:
         self.store.ensure_schema(SCHEMA)
         self.work = BackgroundWork(ctx.operations)
         # what the runner sees
-        self.records = BatchAIJobStore(self.store, self.subscription_id, self.nodes_root, self.unlisted_output_notes)
+        self.file_servers = FileServers(self.store, ctx.data_dir / "fileservers", self.subscription_id)
+        self.records = BatchAIJobStore(self.store, self.subscription_id, self.nodes_root, self.unlisted_output_notes,
+                                       self.file_servers.mount)
         self.runner = None  # the JobRunner, attached by create_service
         self.quotas = Quotas(self.store, self.cluster_demands)
-        self.file_servers = FileServers(self.store, ctx.data_dir / "fileservers", self.subscription_id)
 
     # ---- neighbours --------------------------------------------------------------------------
 

@@ -5,9 +5,9 @@ against a mount root back to (share, path in the share), for listing a job's out
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
-from .records import MOUNT_FAILED, Failure, SharePaths, ShareMount
+from .records import DIRECTORY_MOUNT_FAILED, MOUNT_FAILED, DirectoryMount, Failure, SharePaths, ShareMount
 
 
 class MountError(Exception):
@@ -54,17 +54,37 @@ def mount_shares(shares: SharePaths, mounts: Iterable[ShareMount], mount_root: P
             source = shares.share_path(name)
         except LookupError:
             raise failure("mount error(2): No such file or directory (there is no share '{}')".format(name)) from None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink():
-            target.unlink()
-        elif target.is_dir():
-            try:
-                target.rmdir()
-            except OSError:
-                raise failure("the mount point exists and is not empty") from None
-        target.symlink_to(source, target_is_directory=True)
+        _link(target, source, failure)
         table[mount.relative_path] = name
     return table
+
+
+def mount_directories(mounts: Iterable[DirectoryMount], mount_root: Path) -> None:
+    """Mount each directory (a file server's export, shared by every node that mounts it) under ``mount_root``."""
+    for mount in mounts:
+        target = mount_root / mount.relative_path
+
+        def failure(reason: str) -> MountError:
+            return MountError(Failure(DIRECTORY_MOUNT_FAILED, {"name": mount.name, "path": str(target),
+                                                               "reason": reason}))
+
+        if mount.source is None:
+            raise failure(mount.missing or "nothing to mount")
+        if not mount.source.is_dir():
+            raise failure("mount.nfs: access denied by server while mounting (no such directory on the server)")
+        _link(target, mount.source, failure)
+
+
+def _link(target: Path, source: Path, failure: Callable[[str], MountError]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink():
+        target.unlink()
+    elif target.is_dir():
+        try:
+            target.rmdir()
+        except OSError:
+            raise failure("the mount point exists and is not empty") from None
+    target.symlink_to(source, target_is_directory=True)
 
 
 def path_parts(path: str) -> list:

@@ -18,6 +18,7 @@ FAILED = "failed"                    # the job's processes exited non-zero
 PREPARATION_FAILED = "preparation"   # the job preparation exited non-zero
 LAUNCH_FAILED = "launch"             # [what, reason] a process could not be started
 MOUNT_FAILED = "mount"               # [url, path, reason] a share could not be mounted
+DIRECTORY_MOUNT_FAILED = "directory_mount"  # [name, path, reason] a DirectoryMount could not be mounted
 WALL_CLOCK = "wall_clock"            # [limit] the job ran past its time limit
 INTERNAL = "internal"                # the runner itself failed
 INTERRUPTED = "interrupted"          # the emulator stopped while the job ran
@@ -53,6 +54,16 @@ class ShareMount:
 
 
 @dataclass(frozen=True)
+class DirectoryMount:
+    """A directory of this machine (a file server's export) to mount at ``<mount root>/<relative_path>``;
+    ``source`` None means it cannot be mounted, ``missing`` says why."""
+    name: str                   # what is mounted, for errors (e.g. the file server's resource id)
+    source: Optional[Path]
+    relative_path: str
+    missing: str = ""
+
+
+@dataclass(frozen=True)
 class Task:
     """One process to run: on a node (``node`` = index into the job's nodes) or for a node's setup."""
     name: str                   # shown in logs: "job", "rank 1", "wk-0", "setup task"
@@ -81,6 +92,7 @@ class ClusterRecord:
     target_nodes: int
     version: str                # changes whenever the cluster's settings change
     mounts: tuple = ()          # ShareMounts of every node, under ``<node>/mounts``
+    directory_mounts: tuple = ()  # DirectoryMounts of every node, under ``<node>/mounts``
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ Batch AI scenarios)."""
 from __future__ import annotations
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 from azure.mgmt.batchai import models
 
-from test_jobs import MOUNT, RG, WS, make_cluster, make_share, make_workspace
+from test_jobs import (MOUNT, RG, WS, file_share_reference, job_parameters, make_cluster, make_share, make_workspace,
+                       read_output, submit, wait_for_state)
 
 
 @pytest.fixture
@@ -44,3 +46,71 @@ def test_failed_setup_task_error_names_the_output_folder(batchai_client, workspa
     assert error.code == "SetupTaskFailed" and "exited with code 3" in error.message
     folder = [d.value for d in error.details if d.name == "StdOutErrDir"][0]
     assert folder == "$AZ_BATCHAI_MOUNT_ROOT/{}/{}".format(MOUNT, cluster.node_setup.setup_task.std_out_err_path_suffix)
+
+
+# ---- clusters mounting file servers -------------------------------------------------------------
+
+def make_file_server(batchai_client, name: str = "nfs") -> models.FileServer:
+    return batchai_client.file_servers.begin_create(RG, WS, name, models.FileServerCreateParameters(
+        vm_size="STANDARD_D1",
+        ssh_configuration=models.SshConfiguration(user_account_settings=models.UserAccountSettings(
+            admin_user_name="demoUser", admin_user_password="Dem0Pa$$w0rd")),
+        data_disks=models.DataDisks(disk_size_in_gb=10, disk_count=2, storage_account_type="Standard_LRS"))).result()
+
+
+def file_server_mount(server_id: str, mount: str = "nfs", source: str = None) -> models.FileServerReference:
+    return models.FileServerReference(file_server=models.ResourceId(id=server_id), relative_mount_path=mount,
+                                      source_directory=source, mount_options="rw")
+
+
+def test_cluster_nodes_share_a_file_servers_export(batchai_client, workspace, share_service, emulator):
+    share = make_share(share_service)
+    server = make_file_server(batchai_client)
+    assert server.mount_settings.mount_point == "/data"
+    volumes = models.MountVolumes(azure_file_shares=[file_share_reference(emulator)],
+                                  file_servers=[file_server_mount(server.id)])
+    # Each node's setup task leaves a file in the export; a job on one node then sees both.
+    setup = models.SetupTask(command_line="mktemp $AZ_BATCHAI_MOUNT_ROOT/nfs/node.XXXXXX",
+                             std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/" + MOUNT)
+    cluster = make_cluster(batchai_client, emulator, nodes=2, mount_volumes=volumes, setup_task=setup)
+    assert cluster.node_state_counts.idle_node_count == 2
+    assert cluster.node_setup.mount_volumes.file_servers[0].file_server.id == server.id
+    submit(batchai_client, "list", job_parameters(cluster.id, "ls $AZ_BATCHAI_MOUNT_ROOT/nfs", node_count=2))
+    job = wait_for_state(batchai_client, "list", timeout=30)
+    assert job.execution_state == "succeeded", job.execution_info
+    listed = read_output(batchai_client, "list", "stdout.txt").split()
+    assert len(listed) == 2 and all(name.startswith("node.") for name in listed)
+
+
+def test_cluster_mounts_a_source_directory_of_the_export(batchai_client, workspace, share_service, emulator):
+    make_share(share_service)
+    server = make_file_server(batchai_client)
+    setup = models.SetupTask(command_line="mkdir -p $AZ_BATCHAI_MOUNT_ROOT/whole/sub && echo in-sub > "
+                                          "$AZ_BATCHAI_MOUNT_ROOT/whole/sub/f.txt",
+                             std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/" + MOUNT)
+    volumes = models.MountVolumes(azure_file_shares=[file_share_reference(emulator)],
+                                  file_servers=[file_server_mount(server.id, "whole")])
+    make_cluster(batchai_client, emulator, "first", mount_volumes=volumes, setup_task=setup)
+    volumes = models.MountVolumes(azure_file_shares=[file_share_reference(emulator)],
+                                  file_servers=[file_server_mount(server.id, "part", "/data/sub")])
+    cluster = make_cluster(batchai_client, emulator, "second", mount_volumes=volumes)
+    submit(batchai_client, "sub", job_parameters(cluster.id, "cat $AZ_BATCHAI_MOUNT_ROOT/part/f.txt"))
+    assert wait_for_state(batchai_client, "sub", timeout=30).execution_state == "succeeded"
+    assert read_output(batchai_client, "sub", "stdout.txt") == "in-sub\n"
+
+
+def test_missing_file_server_makes_nodes_unusable(batchai_client, workspace, emulator):
+    missing = "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.BatchAI/workspaces/{}/fileservers/gone".format(
+        emulator.subscription_id, RG, WS)
+    cluster = make_cluster(batchai_client, emulator, mount_volumes=models.MountVolumes(
+        file_servers=[file_server_mount(missing)]))
+    assert cluster.node_state_counts.unusable_node_count == 1
+    error = cluster.errors[0]
+    assert error.code == "NFSMountError" and missing in error.details[0].value
+
+
+def test_file_server_mount_needs_an_id(batchai_client, workspace, emulator):
+    with pytest.raises(HttpResponseError) as caught:
+        make_cluster(batchai_client, emulator, mount_volumes=models.MountVolumes(
+            file_servers=[models.FileServerReference(file_server=models.ResourceId(id=""), relative_mount_path="x")]))
+    assert "fileServers[0].fileServer.id" in caught.value.message
