@@ -114,3 +114,28 @@ def test_file_server_mount_needs_an_id(batchai_client, workspace, emulator):
         make_cluster(batchai_client, emulator, mount_volumes=models.MountVolumes(
             file_servers=[models.FileServerReference(file_server=models.ResourceId(id=""), relative_mount_path="x")]))
     assert "fileServers[0].fileServer.id" in caught.value.message
+
+
+# ---- job-level Azure file shares ----------------------------------------------------------------
+
+def test_job_level_file_share_on_every_node_of_the_job(batchai_client, workspace, share_service, emulator):
+    """mountVolumes.azureFileShares on the job: mounted under $AZ_BATCHAI_JOB_MOUNT_ROOT on each of its nodes
+    (job preparation runs on every node), reported with the service's 0777 defaults, usable for outputs."""
+    make_share(share_service)
+    job_share = make_share(share_service, "jobshare")
+    cluster = make_cluster(batchai_client, emulator, nodes=2)
+    volumes = models.MountVolumes(azure_file_shares=[file_share_reference(emulator, "jobshare", "jobfiles")])
+    submit(batchai_client, "jobmount", job_parameters(
+        cluster.id, "ls $AZ_BATCHAI_JOB_MOUNT_ROOT/jobfiles/prep > $AZ_BATCHAI_OUTPUT_OUT/listing.txt",
+        node_count=2, mount_volumes=volumes,
+        job_preparation=models.JobPreparation(
+            command_line="mkdir -p $AZ_BATCHAI_JOB_MOUNT_ROOT/jobfiles/prep && "
+                         "mktemp $AZ_BATCHAI_JOB_MOUNT_ROOT/jobfiles/prep/node.XXXXXX"),
+        output_directories=[models.OutputDirectory(id="OUT", path_prefix="$AZ_BATCHAI_JOB_MOUNT_ROOT/jobfiles")]))
+    job = wait_for_state(batchai_client, "jobmount", timeout=30)
+    assert job.execution_state == "succeeded", job.execution_info
+    mounted = job.mount_volumes.azure_file_shares[0]
+    assert (mounted.file_mode, mounted.directory_mode, mounted.credentials.account_key) == ("0777", "0777", None)
+    listed = read_output(batchai_client, "jobmount", "listing.txt", "OUT").split()
+    assert len(listed) == 2 and all(name.startswith("node.") for name in listed)
+    assert len(list(job_share.get_directory_client("prep").list_directories_and_files())) == 2
