@@ -57,6 +57,8 @@ def service_error(failure: Failure) -> dict:
         return errors.azure_file_mount_error(details["url"], details["path"], details["reason"])
     if kind == records.DIRECTORY_MOUNT_FAILED:
         return errors.file_server_mount_error(details["name"], details["path"], details["reason"])
+    if kind == records.SYNCED_MOUNT_FAILED:
+        return errors.blob_mount_error(details["name"], details["path"], details["reason"])
     if kind == records.WALL_CLOCK:
         return errors.job_wall_clock_exceeded(details["limit"])
     if kind == records.INTERRUPTED:
@@ -77,8 +79,10 @@ class BatchAIJobStore:
 
     def __init__(self, store, subscription_id: str, nodes_root: Path,
                  output_notes: Callable[[sqlite3.Row], list] = lambda row: [],
-                 file_server_mount: Callable[[dict], records.DirectoryMount] = None) -> None:
+                 file_server_mount: Callable[[dict], records.DirectoryMount] = None,
+                 blob_mount: Callable[[dict], records.SyncedMount] = None) -> None:
         self.store = store
+        self._blob_mount = blob_mount  # a job's azureBlobFileSystems entry as a SyncedMount
         self._file_server_mount = file_server_mount  # a mountVolumes.fileServers entry as a DirectoryMount
         self.subscription_id = subscription_id
         self.nodes_root = nodes_root
@@ -249,7 +253,8 @@ class BatchAIJobStore:
     def launch(self, job_id: int, nodes: list):
         """What the job runs on ``nodes`` (launches.py)."""
         row = self.store.query_one("SELECT * FROM bai_jobs WHERE id = ?", (job_id,))
-        launch = build_launch(row, _json(row["properties"]), nodes, output_segment(self.subscription_id, row))
+        launch = build_launch(row, _json(row["properties"]), nodes, output_segment(self.subscription_id, row),
+                              self._blob_mount)
         launch.final_notes = lambda: self._output_notes(row)
         return launch
 

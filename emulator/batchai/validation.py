@@ -47,8 +47,6 @@ TOOLKIT_STRING_FIELDS = ("languageType", "configFilePath", "pythonScriptFilePath
                          "workerCommandLineArgs", "parameterServerCommandLineArgs")
 TOOLKIT_INTEGER_FIELDS = ("processCount", "workerCount", "parameterServerCount")
 UNSUPPORTED_MOUNTS = {
-    "azureBlobFileSystems": "the emulator has no Blob service, so Azure Blob containers cannot be mounted; "
-                            "use azureFileShares",
     "unmanagedFileSystems": "unmanaged file systems cannot be mounted by the emulator; use azureFileShares",
 }
 
@@ -163,6 +161,20 @@ def check_mount_volumes(volumes: Any, path: str, job_level: bool = False) -> dic
             raise errors.invalid_parameter("{}.relativeMountPath '{}' is used twice.".format(item_path, relative))
         seen.add(relative)
         credentials = _object(share.get("credentials"), item_path + ".credentials")
+        if credentials.get("accountKeySecretReference") is not None:
+            raise errors.invalid_parameter("{}.credentials.accountKeySecretReference: Key Vault is not emulated; "
+                                           "pass 'accountKey'.".format(item_path))
+        _required_string(credentials, "accountKey", item_path + ".credentials.accountKey", "the storage account key")
+    blob_mounts = _list(volumes.get("azureBlobFileSystems"), path + ".azureBlobFileSystems")
+    if blob_mounts and not job_level:
+        raise errors.invalid_parameter("{}.azureBlobFileSystems: the emulator mounts Blob containers on jobs only "
+                                       "(the job's mountVolumes.azureBlobFileSystems).".format(path))
+    for index, blob in enumerate(blob_mounts):
+        item_path = "{}.azureBlobFileSystems[{}]".format(path, index)
+        _required_string(blob, "accountName", item_path + ".accountName", "the storage account name")
+        _required_string(blob, "containerName", item_path + ".containerName", "the Blob container's name")
+        _check_relative_mount(blob, item_path, seen)
+        credentials = _object(blob.get("credentials"), item_path + ".credentials")
         if credentials.get("accountKeySecretReference") is not None:
             raise errors.invalid_parameter("{}.credentials.accountKeySecretReference: Key Vault is not emulated; "
                                            "pass 'accountKey'.".format(item_path))

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from .records import DIRECTORY_MOUNT_FAILED, MOUNT_FAILED, DirectoryMount, Failure, SharePaths, ShareMount
+from .records import (DIRECTORY_MOUNT_FAILED, MOUNT_FAILED, SYNCED_MOUNT_FAILED, DirectoryMount, Failure, SharePaths,
+                      ShareMount, SyncedMount)
 
 
 class MountError(Exception):
@@ -73,6 +74,32 @@ def mount_directories(mounts: Iterable[DirectoryMount], mount_root: Path) -> Non
         if not mount.source.is_dir():
             raise failure("mount.nfs: access denied by server while mounting (no such directory on the server)")
         _link(target, mount.source, failure)
+
+
+def fill_synced(mounts: Iterable[SyncedMount], mount_root: Path) -> None:
+    """Create each synced mount's directory under ``mount_root`` and fill it (e.g. a Blob container's blobs)."""
+    for mount in mounts:
+        target = mount_root / mount.relative_path
+        try:
+            if target.is_symlink() or (target.exists() and any(target.iterdir())):
+                raise ValueError("the mount point exists and is not empty")
+            target.mkdir(parents=True, exist_ok=True)
+            mount.sync_in(target)
+        except (ValueError, LookupError, OSError) as exc:
+            raise MountError(Failure(SYNCED_MOUNT_FAILED, {"name": mount.name, "path": str(target),
+                                                           "reason": str(exc)})) from None
+
+
+def drain_synced(mounts: Iterable[SyncedMount], mount_root: Path) -> list:
+    """Hand each synced mount's directory back (e.g. upload what changed); execution.log lines."""
+    notes = []
+    for mount in mounts:
+        target = mount_root / mount.relative_path
+        try:
+            notes.extend(mount.sync_out(target))
+        except (ValueError, LookupError, OSError) as exc:
+            notes.append("could not write back {}: {}".format(mount.name, exc))
+    return notes
 
 
 def _link(target: Path, source: Path, failure: Callable[[str], MountError]) -> None:

@@ -19,6 +19,7 @@ PREPARATION_FAILED = "preparation"   # the job preparation exited non-zero
 LAUNCH_FAILED = "launch"             # [what, reason] a process could not be started
 MOUNT_FAILED = "mount"               # [url, path, reason] a share could not be mounted
 DIRECTORY_MOUNT_FAILED = "directory_mount"  # [name, path, reason] a DirectoryMount could not be mounted
+SYNCED_MOUNT_FAILED = "synced_mount"  # [name, path, reason] a SyncedMount could not be filled
 WALL_CLOCK = "wall_clock"            # [limit] the job ran past its time limit
 INTERNAL = "internal"                # the runner itself failed
 INTERRUPTED = "interrupted"          # the emulator stopped while the job ran
@@ -61,6 +62,17 @@ class DirectoryMount:
     source: Optional[Path]
     relative_path: str
     missing: str = ""
+
+
+@dataclass(frozen=True)
+class SyncedMount:
+    """A directory at ``<mount root>/<relative_path>`` filled by ``sync_in(directory)`` before the job and
+    handed to ``sync_out(directory)`` (returning execution.log lines) after it: a copy, not a live mount.
+    Either may raise ValueError/LookupError/OSError with a one-line reason."""
+    name: str
+    relative_path: str
+    sync_in: Callable[[Path], None]
+    sync_out: Callable[[Path], list]
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,7 @@ class NodeLaunch:
     work_dir: Path              # where the job's processes start on this node
     mount_root: Path            # the job's own mounts go here
     mounts: tuple = ()          # ShareMounts
+    synced_mounts: tuple = ()   # SyncedMounts (Blob containers), filled after the share mounts
     directories: tuple = ()     # created after mounting (stdout/err and output directories)
     files: dict = field(default_factory=dict)  # {path: text} written then (e.g. the MPI host file)
     env: dict = field(default_factory=dict)   # the node's environment for anything entering it (ssh, mpirun)

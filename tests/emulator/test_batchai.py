@@ -256,8 +256,11 @@ def test_job_bodies_are_validated(batchai_client, workspace, share_service, emul
          "letters, digits and '_'"),
         (job_parameters(cluster.id, "true", mount_volumes=models.MountVolumes(azure_blob_file_systems=[
             models.AzureBlobFileSystemReference(account_name="a", container_name="c", relative_mount_path="b",
-                                                credentials=models.AzureStorageCredentialsInfo(account_key="k"))])),
-         "no Blob service"),
+                                                credentials=models.AzureStorageCredentialsInfo())])),
+         "accountKey"),
+        (job_parameters(cluster.id, "true", mount_volumes=models.MountVolumes(file_servers=[
+            models.FileServerReference(file_server=models.ResourceId(id="x"), relative_mount_path="b")])),
+         "file servers on clusters only"),
     ]
     for parameters, message in cases:
         with pytest.raises(HttpResponseError) as caught:

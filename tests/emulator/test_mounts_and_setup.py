@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.batchai import models
+from azure.storage.blob import BlobServiceClient
 
 from test_jobs import (MOUNT, RG, WS, file_share_reference, job_parameters, make_cluster, make_share, make_workspace,
                        read_output, submit, wait_for_state)
@@ -139,3 +140,58 @@ def test_job_level_file_share_on_every_node_of_the_job(batchai_client, workspace
     listed = read_output(batchai_client, "jobmount", "listing.txt", "OUT").split()
     assert len(listed) == 2 and all(name.startswith("node.") for name in listed)
     assert len(list(job_share.get_directory_client("prep").list_directories_and_files())) == 2
+
+
+# ---- job-level Blob container mounts (blobfuse, emulated as a copy in and out) ------------------
+
+@pytest.fixture
+def blob_service(emulator):
+    return BlobServiceClient.from_connection_string(emulator.blob_connection_string,
+                                                    connection_verify=emulator.ca_cert)
+
+
+def blob_mount(emulator, container: str = "data", key: str = None) -> models.AzureBlobFileSystemReference:
+    return models.AzureBlobFileSystemReference(
+        account_name=emulator.account_name, container_name=container, relative_mount_path="blobs",
+        credentials=models.AzureStorageCredentialsInfo(account_key=key or emulator.account_key))
+
+
+def test_job_mounts_a_blob_container(batchai_client, workspace, share_service, blob_service, emulator):
+    make_share(share_service)
+    container = blob_service.create_container("data")
+    container.upload_blob("in/a.txt", b"alpha\n")
+    container.upload_blob("gone.txt", b"delete me\n")
+    container.upload_blob("keep.txt", b"kept\n")
+    cluster = make_cluster(batchai_client, emulator)
+    command = ("cat $AZ_BATCHAI_JOB_MOUNT_ROOT/blobs/in/a.txt && cd $AZ_BATCHAI_JOB_MOUNT_ROOT/blobs && "
+               "mkdir -p out && echo written > out/result.txt && rm gone.txt")
+    submit(batchai_client, "blobjob", job_parameters(
+        cluster.id, command, mount_volumes=models.MountVolumes(azure_blob_file_systems=[blob_mount(emulator)])))
+    job = wait_for_state(batchai_client, "blobjob", timeout=30)
+    assert job.execution_state == "succeeded", job.execution_info
+    assert job.mount_volumes.azure_blob_file_systems[0].credentials.account_key is None
+    assert read_output(batchai_client, "blobjob", "stdout.txt") == "alpha\n"
+    assert sorted(b.name for b in container.list_blobs()) == ["in/a.txt", "keep.txt", "out/result.txt"]
+    assert container.download_blob("out/result.txt").readall() == b"written\n"
+    assert "1 file(s) uploaded, 1 deleted" in read_output(batchai_client, "blobjob", "execution.log")
+
+
+def test_blob_mount_errors(batchai_client, workspace, share_service, blob_service, emulator):
+    make_share(share_service)
+    cluster = make_cluster(batchai_client, emulator)
+    submit(batchai_client, "nocontainer", job_parameters(
+        cluster.id, "true", mount_volumes=models.MountVolumes(azure_blob_file_systems=[blob_mount(emulator)])))
+    job = wait_for_state(batchai_client, "nocontainer", timeout=30)
+    assert job.execution_state == "failed" and job.execution_info.errors[0].code == "AZBlobMountError"
+    assert "no container 'data'" in job.execution_info.errors[0].details[0].value
+
+    blob_service.create_container("data")
+    submit(batchai_client, "badkey", job_parameters(cluster.id, "true", mount_volumes=models.MountVolumes(
+        azure_blob_file_systems=[blob_mount(emulator, key="d3Jvbmcga2V5")])))
+    job = wait_for_state(batchai_client, "badkey", timeout=30)
+    assert job.execution_state == "failed" and "permission denied" in job.execution_info.errors[0].details[0].value
+
+    with pytest.raises(HttpResponseError) as caught:
+        make_cluster(batchai_client, emulator, "blobcluster", mount_volumes=models.MountVolumes(
+            azure_blob_file_systems=[blob_mount(emulator)]))
+    assert "on jobs only" in caught.value.message
