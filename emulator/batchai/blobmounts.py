@@ -1,8 +1,9 @@
-"""``mountVolumes.azureBlobFileSystems`` of jobs, with blobfuse's semantics as a copy: the
-container's blobs appear as files under ``$AZ_BATCHAI_JOB_MOUNT_ROOT/<relativeMountPath>`` when the
-job starts (``a/b.txt`` as ``a/b.txt``), and after it ends what the job created or changed there is
-uploaded as block blobs and what it deleted is deleted. It is not live: another job or client sees
-the job's writes only once the job has ended, and blobs written meanwhile by others are not seen.
+"""``mountVolumes.azureBlobFileSystems`` of jobs and clusters, with blobfuse's semantics as a copy:
+the container's blobs appear as files under ``<mount root>/<relativeMountPath>`` when the job starts
+(job level) or the node is prepared (cluster level), ``a/b.txt`` as ``a/b.txt``; after each job what
+was created or changed there is uploaded as block blobs and what was deleted is deleted. It is not
+live: others see the writes only once the job has ended, and blobs written meanwhile are not seen.
+What was last synced is remembered per mount directory, in memory.
 """
 from __future__ import annotations
 
@@ -25,15 +26,16 @@ class BlobfuseMounts:
     def __init__(self, blob_backend: Callable[[], object], check_account_key: Callable[[str, str], bool]) -> None:
         self._backend = blob_backend          # looked up when needed (Blob may start after Batch AI)
         self._check_account_key = check_account_key
+        self._seen: dict = {}  # {mount directory: {relative name: (size, mtime_ns)} as last synced}
 
     def mount(self, entry: dict) -> SyncedMount:
         account = entry.get("accountName") or ""
         key = (entry.get("credentials") or {}).get("accountKey") or ""
         container = entry["containerName"]
         name = "blob container {}/{}".format(account, container)
-        seen: dict = {}  # {relative name: (size, mtime_ns)} as downloaded
-
         def sync_in(directory: Path) -> None:
+            seen = self._seen.setdefault(str(directory), {})
+            seen.clear()
             if not self._check_account_key(account, key):
                 raise ValueError("blobfuse: permission denied (wrong storage account name or key)")
             backend = self._backend()
@@ -58,6 +60,7 @@ class BlobfuseMounts:
 
         def sync_out(directory: Path) -> list:
             backend = self._backend()
+            seen = self._seen.setdefault(str(directory), {})
             present, uploaded = set(), 0
             for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.is_symlink()):
                 relative = path.relative_to(directory).as_posix()
@@ -66,6 +69,7 @@ class BlobfuseMounts:
                 if seen.get(relative) == (stat.st_size, stat.st_mtime_ns):
                     continue
                 backend.put_blob(container, relative, _file_writer(path), {}, {}, Conditions())
+                seen[relative] = (stat.st_size, stat.st_mtime_ns)
                 uploaded += 1
             deleted = [relative for relative in seen if relative not in present]
             for relative in deleted:
@@ -73,6 +77,7 @@ class BlobfuseMounts:
                     backend.delete_blob(container, relative, Conditions())
                 except LookupError:
                     pass  # already gone
+                del seen[relative]
             return ["{}: {} file(s) uploaded, {} deleted after the job (blobfuse emulated as a copy)".format(
                 name, uploaded, len(deleted))]
 

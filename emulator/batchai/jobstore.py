@@ -108,7 +108,10 @@ class BatchAIJobStore:
                              mounts=share_mounts(volumes.get("azureFileShares")),
                              directory_mounts=tuple(self._file_server_mount(entry)
                                                     for entry in volumes.get("fileServers") or []
-                                                    if self._file_server_mount))
+                                                    if self._file_server_mount),
+                             synced_mounts=tuple(self._blob_mount(entry)
+                                                 for entry in volumes.get("azureBlobFileSystems") or []
+                                                 if self._blob_mount))
 
     def clusters_to_resume(self) -> list:
         return [row["id"] for row in self.store.query("SELECT id FROM bai_clusters WHERE provisioning_state = "
@@ -256,6 +259,11 @@ class BatchAIJobStore:
         launch = build_launch(row, _json(row["properties"]), nodes, output_segment(self.subscription_id, row),
                               self._blob_mount)
         launch.final_notes = lambda: self._output_notes(row)
+        node_row = self.store.query_one("SELECT cluster_id FROM bai_nodes WHERE node_id = ?", (nodes[0].node_id,))
+        cluster = self.cluster(node_row["cluster_id"]) if node_row else None
+        for node_launch in launch.nodes:  # the cluster's Blob containers go back after every job on the node
+            node_launch.node_synced_mounts = cluster.synced_mounts if cluster else ()
+            node_launch.node_mount_root = node_launch.node.directory / "mounts"
         return launch
 
     def job_process(self, job_id: int, pid: int, start_time: Optional[int]) -> None:

@@ -166,9 +166,6 @@ def check_mount_volumes(volumes: Any, path: str, job_level: bool = False) -> dic
                                            "pass 'accountKey'.".format(item_path))
         _required_string(credentials, "accountKey", item_path + ".credentials.accountKey", "the storage account key")
     blob_mounts = _list(volumes.get("azureBlobFileSystems"), path + ".azureBlobFileSystems")
-    if blob_mounts and not job_level:
-        raise errors.invalid_parameter("{}.azureBlobFileSystems: the emulator mounts Blob containers on jobs only "
-                                       "(the job's mountVolumes.azureBlobFileSystems).".format(path))
     for index, blob in enumerate(blob_mounts):
         item_path = "{}.azureBlobFileSystems[{}]".format(path, index)
         _required_string(blob, "accountName", item_path + ".accountName", "the storage account name")

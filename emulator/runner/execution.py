@@ -101,6 +101,9 @@ class JobExecution:
             for node in launch.nodes:
                 for note in drain_synced(node.synced_mounts, node.mount_root):
                     logs[0].write(note)
+                if node.node_mount_root is not None:
+                    for note in drain_synced(node.node_synced_mounts, node.node_mount_root):
+                        logs[0].write(note)
             for note in launch.final_notes() if launch.final_notes else []:
                 logs[0].write(note)
             logs[0].write("job {} ended: {}{}".format(

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable
 
-from .mounts import MountError, mount_directories, mount_shares
+from .mounts import MountError, fill_synced, mount_directories, mount_shares
 from .processes import ExecutionLog, ProcessGroup
 from .records import SETUP_FAILED, SETUP_LAUNCH_FAILED, ClusterRecord, Failure, JobStore, NodeRecord, SharePaths, Task
 
@@ -154,6 +154,7 @@ class ClusterAllocator:
         try:
             mount_shares(self.shares, cluster.mounts, node.directory / "mounts")
             mount_directories(cluster.directory_mounts, node.directory / "mounts")
+            fill_synced(cluster.synced_mounts, node.directory / "mounts")
             task = self.store.setup_task(cluster.cluster_id, node)
             if task is not None:
                 self._run_setup_task(cluster.cluster_id, node, task)

@@ -105,6 +105,8 @@ class ClusterRecord:
     version: str                # changes whenever the cluster's settings change
     mounts: tuple = ()          # ShareMounts of every node, under ``<node>/mounts``
     directory_mounts: tuple = ()  # DirectoryMounts of every node, under ``<node>/mounts``
+    synced_mounts: tuple = ()   # SyncedMounts of every node, under ``<node>/mounts``: filled when the node is
+                                # prepared, drained after each job that ran on it
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class NodeLaunch:
     mount_root: Path            # the job's own mounts go here
     mounts: tuple = ()          # ShareMounts
     synced_mounts: tuple = ()   # SyncedMounts (Blob containers), filled after the share mounts
+    node_synced_mounts: tuple = ()  # the cluster's SyncedMounts under ``node_mount_root``, drained after the job
+    node_mount_root: Optional[Path] = None
     directories: tuple = ()     # created after mounting (stdout/err and output directories)
     files: dict = field(default_factory=dict)  # {path: text} written then (e.g. the MPI host file)
     env: dict = field(default_factory=dict)   # the node's environment for anything entering it (ssh, mpirun)

@@ -191,7 +191,29 @@ def test_blob_mount_errors(batchai_client, workspace, share_service, blob_servic
     job = wait_for_state(batchai_client, "badkey", timeout=30)
     assert job.execution_state == "failed" and "permission denied" in job.execution_info.errors[0].details[0].value
 
-    with pytest.raises(HttpResponseError) as caught:
-        make_cluster(batchai_client, emulator, "blobcluster", mount_volumes=models.MountVolumes(
-            azure_blob_file_systems=[blob_mount(emulator)]))
-    assert "on jobs only" in caught.value.message
+
+def test_cluster_mounts_a_blob_container(batchai_client, workspace, share_service, blob_service, emulator):
+    """Cluster level: the blobs are there when the node is prepared (its setup task sees them); what a job
+    writes there becomes blobs when the job ends; a missing container makes the node unusable."""
+    make_share(share_service)
+    container = blob_service.create_container("data")
+    etag = container.upload_blob("config.txt", b"cfg\n").get_blob_properties().etag
+    setup = models.SetupTask(command_line="cat $AZ_BATCHAI_MOUNT_ROOT/blobs/config.txt",
+                             std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/" + MOUNT)
+    volumes = models.MountVolumes(azure_file_shares=[file_share_reference(emulator)],
+                                  azure_blob_file_systems=[blob_mount(emulator)])
+    cluster = make_cluster(batchai_client, emulator, mount_volumes=volumes, setup_task=setup)
+    assert cluster.node_state_counts.idle_node_count == 1, cluster.errors
+    submit(batchai_client, "clusterblob", job_parameters(
+        cluster.id, "cat $AZ_BATCHAI_MOUNT_ROOT/blobs/config.txt > $AZ_BATCHAI_MOUNT_ROOT/blobs/copy.txt"))
+    job = wait_for_state(batchai_client, "clusterblob", timeout=30)
+    assert job.execution_state == "succeeded", job.execution_info
+    assert container.download_blob("copy.txt").readall() == b"cfg\n"
+    assert sorted(b.name for b in container.list_blobs()) == ["config.txt", "copy.txt"]
+    assert container.get_blob_client("config.txt").get_blob_properties().etag == etag  # unchanged: not re-sent
+    assert "1 file(s) uploaded, 0 deleted" in read_output(batchai_client, "clusterblob", "execution.log")
+
+    volumes = models.MountVolumes(azure_blob_file_systems=[blob_mount(emulator, "missing")])
+    broken = make_cluster(batchai_client, emulator, "broken", mount_volumes=volumes)
+    assert broken.node_state_counts.unusable_node_count == 1
+    assert broken.errors[0].code == "AZBlobMountError"
