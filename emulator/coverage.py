@@ -70,7 +70,7 @@ NOTES = {
     "Jobs_ListOutputFiles": "download URLs are read-only File SAS links to the emulator",
     "Jobs_ListRemoteLoginInformation": "127.0.0.1 and a port per node; no SSH server listens there",
     "Jobs_Terminate": "JobTerminated, no exit code, as the service recorded",
-    "FileServers_Create": "the export is a directory on this machine; clusters cannot mount it yet",
+    "FileServers_Create": "the export is a directory on this machine, mounted by clusters (mountVolumes.fileServers)",
     "FileServers_Delete": "not in azure-mgmt-batchai 7.0.0 (the specification dropped it later); plain REST works",
     "FileServers_Get": "not in azure-mgmt-batchai 7.0.0 (the specification dropped it later); plain REST works",
     "Clusters_Create": "nodes are directories on this machine; Azure file share mounts only; refused early past a "

@@ -186,6 +186,18 @@ def toolkit_not_supported(message: str) -> dict:
     return batchai_error("ToolkitNotSupported", message)
 
 
+def file_server_mount_error(server_id: str, mount_path: str, reason: str) -> dict:
+    # No recording of this error was found; it follows AZFMountError's form.
+    return batchai_error("NFSMountError", "Unable to mount NFS file server",
+                         {"Info": "Could not mount file server {} at {}: {}".format(server_id, mount_path, reason)})
+
+
+def blob_mount_error(container: str, mount_path: str, reason: str) -> dict:
+    # No recording of this error was found; it follows AZFMountError's form.
+    return batchai_error("AZBlobMountError", "Unable to mount Azure Blob container",
+                         {"Info": "Could not mount {} at {}: {}".format(container, mount_path, reason)})
+
+
 def azure_file_mount_error(share_url: str, mount_path: str, reason: str) -> dict:
     return batchai_error("AZFMountError", "Unable to mount Azure File",
                          {"Info": "Could not mount Azure File Share {} at {}: {}".format(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.arm import utc_now
+from ..runner.records import DirectoryMount
 from . import exceptions as errors
 
 #: How long a new file server stays ``creating`` (the service took about five minutes).
@@ -126,6 +127,28 @@ class FileServers:
     def export_dir(self, row: sqlite3.Row) -> Path:
         """The directory that stands for the server's NFS export (what a node mounting it sees)."""
         return self.root / row["resource_group"] / row["workspace"] / row["name"] / "data"
+
+    def mount(self, reference: dict) -> DirectoryMount:
+        """A ``mountVolumes.fileServers`` entry as the runner's DirectoryMount: the server's export (or
+        its ``sourceDirectory``, a path on the server: ``/data/x`` or ``x`` under the export). A server
+        that is missing or not yet provisioned gives a mount without a source, which makes nodes unusable."""
+        server_id = (reference.get("fileServer") or {}).get("id", "")
+        relative = reference["relativeMountPath"].strip("/")
+        parts = server_id.strip("/").split("/")
+        lowered = [part.lower() for part in parts]
+        row = None
+        if len(parts) == 10 and lowered[::2] == ["subscriptions", "resourcegroups", "providers", "workspaces",
+                                                 "fileservers"] and lowered[5] == "microsoft.batchai":
+            row = self.find(parts[3], parts[7], parts[9])
+        if row is None or row["provisioning_state"] != "succeeded":
+            return DirectoryMount(name=server_id, source=None, relative_path=relative,
+                                  missing="mount.nfs: the file server {} does not exist or is not provisioned".format(
+                                      server_id))
+        source = (reference.get("sourceDirectory") or "").strip()
+        if source == EXPORT_PATH or source.startswith(EXPORT_PATH + "/"):
+            source = source[len(EXPORT_PATH):]
+        return DirectoryMount(name=server_id, source=self.export_dir(row).joinpath(*source.strip("/").split("/"))
+                              if source.strip("/") else self.export_dir(row), relative_path=relative)
 
     def to_json(self, row: sqlite3.Row) -> dict:
         props = json.loads(row["properties"])

@@ -55,6 +55,10 @@ def service_error(failure: Failure) -> dict:
         return errors.job_launch_failed(details["what"], details["reason"])
     if kind == records.MOUNT_FAILED:
         return errors.azure_file_mount_error(details["url"], details["path"], details["reason"])
+    if kind == records.DIRECTORY_MOUNT_FAILED:
+        return errors.file_server_mount_error(details["name"], details["path"], details["reason"])
+    if kind == records.SYNCED_MOUNT_FAILED:
+        return errors.blob_mount_error(details["name"], details["path"], details["reason"])
     if kind == records.WALL_CLOCK:
         return errors.job_wall_clock_exceeded(details["limit"])
     if kind == records.INTERRUPTED:
@@ -74,8 +78,12 @@ class BatchAIJobStore:
     """Job and node records of Batch AI as the runner reads and writes them."""
 
     def __init__(self, store, subscription_id: str, nodes_root: Path,
-                 output_notes: Callable[[sqlite3.Row], list] = lambda row: []) -> None:
+                 output_notes: Callable[[sqlite3.Row], list] = lambda row: [],
+                 file_server_mount: Callable[[dict], records.DirectoryMount] = None,
+                 blob_mount: Callable[[dict], records.SyncedMount] = None) -> None:
         self.store = store
+        self._blob_mount = blob_mount  # a job's azureBlobFileSystems entry as a SyncedMount
+        self._file_server_mount = file_server_mount  # a mountVolumes.fileServers entry as a DirectoryMount
         self.subscription_id = subscription_id
         self.nodes_root = nodes_root
         self._output_notes = output_notes  # execution.log lines about a finished job's outputs
@@ -97,7 +105,13 @@ class BatchAIJobStore:
         return ClusterRecord(cluster_id=row["id"], name=row["name"],
                              accepts_jobs=row["provisioning_state"] == "succeeded",
                              target_nodes=target_node_count(props["scaleSettings"]), version=row["properties"],
-                             mounts=share_mounts(volumes.get("azureFileShares")))
+                             mounts=share_mounts(volumes.get("azureFileShares")),
+                             directory_mounts=tuple(self._file_server_mount(entry)
+                                                    for entry in volumes.get("fileServers") or []
+                                                    if self._file_server_mount),
+                             synced_mounts=tuple(self._blob_mount(entry)
+                                                 for entry in volumes.get("azureBlobFileSystems") or []
+                                                 if self._blob_mount))
 
     def clusters_to_resume(self) -> list:
         return [row["id"] for row in self.store.query("SELECT id FROM bai_clusters WHERE provisioning_state = "
@@ -132,8 +146,9 @@ class BatchAIJobStore:
         return ids
 
     def setup_task(self, cluster_id: int, node: NodeRecord) -> Optional[Task]:
-        """The node setup task in a bash subshell with its variables and secrets; logs go to
-        ``{stdOutErrPathPrefix}/{stdOutErrPathSuffix}/{nodeId}/``."""
+        """The node setup task in a bash subshell with its variables and secrets; its output goes where
+        the service put it: ``stdout-<nodeId>.txt`` and ``stderr-<nodeId>.txt`` directly under
+        ``{stdOutErrPathPrefix}/{stdOutErrPathSuffix}`` (the Azure SDK's recorded setup-task test)."""
         row = self._cluster_row(cluster_id)
         task = ((_json(row["properties"]) if row else {}).get("nodeSetup") or {}).get("setupTask")
         if not task:
@@ -141,14 +156,15 @@ class BatchAIJobStore:
         azure = {"AZ_BATCHAI_MOUNT_ROOT": str(node.directory / "mounts"), "AZ_BATCHAI_NUM_GPUS": "0"}
         variables = {**azure, **user_variables(task.get("environmentVariables"), azure)}
         env = {**host_environment(), **variables, **secret_values(task.get("secrets"))}
-        log_dir = Path(expand(self._setup_log_dir(task, node.node_id), variables))
+        log_dir = Path(expand(self._setup_log_dir(task), variables))
         shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
         return Task(name="setup task", argv=[shell, "-c", task["commandLine"]], env=env,
-                    stdout=log_dir / "stdout.txt", stderr=log_dir / "stderr.txt")
+                    stdout=log_dir / "stdout-{}.txt".format(node.node_id),
+                    stderr=log_dir / "stderr-{}.txt".format(node.node_id))
 
     @staticmethod
-    def _setup_log_dir(task: dict, node_id: str) -> str:
-        return "{}/{}/{}".format(task["stdOutErrPathPrefix"], task["stdOutErrPathSuffix"], node_id)
+    def _setup_log_dir(task: dict) -> str:
+        return "{}/{}".format(task["stdOutErrPathPrefix"], task["stdOutErrPathSuffix"])
 
     def set_node_state(self, node_id: str, state: str, only_from: Optional[str] = None) -> bool:
         sql = "UPDATE bai_nodes SET state = ?, state_time = ? WHERE node_id = ?"
@@ -163,7 +179,7 @@ class BatchAIJobStore:
         if failure.kind == records.SETUP_FAILED:
             row = self._cluster_row(cluster_id)
             task = ((_json(row["properties"]) if row else {}).get("nodeSetup") or {}).get("setupTask") or {}
-            error = errors.setup_task_failed(node_id, failure.details["exit_code"], self._setup_log_dir(task, node_id))
+            error = errors.setup_task_failed(node_id, failure.details["exit_code"], self._setup_log_dir(task))
         else:
             error = service_error(failure)
         with self.store.transaction():
@@ -240,8 +256,14 @@ class BatchAIJobStore:
     def launch(self, job_id: int, nodes: list):
         """What the job runs on ``nodes`` (launches.py)."""
         row = self.store.query_one("SELECT * FROM bai_jobs WHERE id = ?", (job_id,))
-        launch = build_launch(row, _json(row["properties"]), nodes, output_segment(self.subscription_id, row))
+        launch = build_launch(row, _json(row["properties"]), nodes, output_segment(self.subscription_id, row),
+                              self._blob_mount)
         launch.final_notes = lambda: self._output_notes(row)
+        node_row = self.store.query_one("SELECT cluster_id FROM bai_nodes WHERE node_id = ?", (nodes[0].node_id,))
+        cluster = self.cluster(node_row["cluster_id"]) if node_row else None
+        for node_launch in launch.nodes:  # the cluster's Blob containers go back after every job on the node
+            node_launch.node_synced_mounts = cluster.synced_mounts if cluster else ()
+            node_launch.node_mount_root = node_launch.node.directory / "mounts"
         return launch
 
     def job_process(self, job_id: int, pid: int, start_time: Optional[int]) -> None:

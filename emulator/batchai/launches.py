@@ -48,8 +48,9 @@ def _refuse(reason: str) -> LaunchRefused:
 class _Job:
     """The pieces every toolkit needs: nodes, their environments, the stdouterr directory."""
 
-    def __init__(self, row, props: dict, nodes: list, segment: str) -> None:
+    def __init__(self, row, props: dict, nodes: list, segment: str, blob_mount=None) -> None:
         self.row, self.props, self.nodes, self.segment = row, props, nodes, segment
+        self.blob_mount = blob_mount  # an azureBlobFileSystems entry as a SyncedMount
         self.multi = len(nodes) > 1
         self.secrets = secret_values(props.get("secrets"))
         self.temp_roots = [node.directory / "jobs" for node in nodes]
@@ -98,6 +99,9 @@ class _Job:
         return NodeLaunch(node=self.nodes[index], temp_dir=self.temp_roots[index], work_dir=self.job_temps[index],
                           mount_root=self.job_temps[index] / "mounts",
                           mounts=share_mounts((self.props.get("mountVolumes") or {}).get("azureFileShares")),
+                          synced_mounts=tuple(self.blob_mount(entry) for entry in (
+                              self.props.get("mountVolumes") or {}).get("azureBlobFileSystems") or []
+                              if self.blob_mount),
                           directories=directories, files={env["AZ_BATCHAI_MPI_HOST_FILE"]: host_file}, env=env,
                           execution_log=self.stdouterr / log_name)
 
@@ -239,9 +243,10 @@ def _job_tasks(job: _Job, toolkit: str, settings: dict):
     return [], mpi
 
 
-def build_launch(row, props: dict, nodes: list, segment: str) -> JobLaunch:
-    """The JobLaunch of a job that starts on ``nodes``."""
-    job = _Job(row, props, nodes, segment)
+def build_launch(row, props: dict, nodes: list, segment: str, blob_mount=None) -> JobLaunch:
+    """The JobLaunch of a job that starts on ``nodes``; ``blob_mount`` turns its azureBlobFileSystems
+    entries into SyncedMounts."""
+    job = _Job(row, props, nodes, segment, blob_mount)
     toolkit = toolkit_of(props)
     settings = props[toolkit]
     tasks, mpi = _job_tasks(job, toolkit, settings)

@@ -31,6 +31,7 @@ from ..files.exceptions import StorageError
 from ..runner.environment import expand
 from ..runner.mounts import locate_on_share, mount_table, path_parts, share_mounts
 from . import exceptions as errors
+from .blobmounts import BlobfuseMounts
 from .fileservers import FileServers
 from .jobstore import BatchAIJobStore, output_segment
 from .quotas import ClusterDemand, Quotas
@@ -108,10 +109,13 @@ class BatchAIBackend:
         self.store.ensure_schema(SCHEMA)
         self.work = BackgroundWork(ctx.operations)
         # what the runner sees
-        self.records = BatchAIJobStore(self.store, self.subscription_id, self.nodes_root, self.unlisted_output_notes)
+        self.file_servers = FileServers(self.store, ctx.data_dir / "fileservers", self.subscription_id)
+        blob_mounts = BlobfuseMounts(lambda: ctx.services["blob"].backend,
+                                     lambda account, key: self.files.check_account_key(account, key))
+        self.records = BatchAIJobStore(self.store, self.subscription_id, self.nodes_root, self.unlisted_output_notes,
+                                       self.file_servers.mount, blob_mounts.mount)
         self.runner = None  # the JobRunner, attached by create_service
         self.quotas = Quotas(self.store, self.cluster_demands)
-        self.file_servers = FileServers(self.store, ctx.data_dir / "fileservers", self.subscription_id)
 
     # ---- neighbours --------------------------------------------------------------------------
 

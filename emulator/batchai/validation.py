@@ -47,9 +47,6 @@ TOOLKIT_STRING_FIELDS = ("languageType", "configFilePath", "pythonScriptFilePath
                          "workerCommandLineArgs", "parameterServerCommandLineArgs")
 TOOLKIT_INTEGER_FIELDS = ("processCount", "workerCount", "parameterServerCount")
 UNSUPPORTED_MOUNTS = {
-    "azureBlobFileSystems": "the emulator has no Blob service, so Azure Blob containers cannot be mounted; "
-                            "use azureFileShares",
-    "fileServers": "mounting Batch AI file servers is not emulated yet; use azureFileShares",
     "unmanagedFileSystems": "unmanaged file systems cannot be mounted by the emulator; use azureFileShares",
 }
 
@@ -144,8 +141,8 @@ def check_environment(variables: Any, path: str, secret: bool = False) -> list:
     return items
 
 
-def check_mount_volumes(volumes: Any, path: str) -> dict:
-    """Only Azure File shares can be mounted; each needs its URL, account key and mount path."""
+def check_mount_volumes(volumes: Any, path: str, job_level: bool = False) -> dict:
+    """Azure File shares (URL, account key, mount path) and, on clusters, file servers (resource id, mount path)."""
     volumes = _object(volumes, path)
     for key, reason in UNSUPPORTED_MOUNTS.items():
         if volumes.get(key):
@@ -168,7 +165,42 @@ def check_mount_volumes(volumes: Any, path: str) -> dict:
             raise errors.invalid_parameter("{}.credentials.accountKeySecretReference: Key Vault is not emulated; "
                                            "pass 'accountKey'.".format(item_path))
         _required_string(credentials, "accountKey", item_path + ".credentials.accountKey", "the storage account key")
+    blob_mounts = _list(volumes.get("azureBlobFileSystems"), path + ".azureBlobFileSystems")
+    for index, blob in enumerate(blob_mounts):
+        item_path = "{}.azureBlobFileSystems[{}]".format(path, index)
+        _required_string(blob, "accountName", item_path + ".accountName", "the storage account name")
+        _required_string(blob, "containerName", item_path + ".containerName", "the Blob container's name")
+        _check_relative_mount(blob, item_path, seen)
+        credentials = _object(blob.get("credentials"), item_path + ".credentials")
+        if credentials.get("accountKeySecretReference") is not None:
+            raise errors.invalid_parameter("{}.credentials.accountKeySecretReference: Key Vault is not emulated; "
+                                           "pass 'accountKey'.".format(item_path))
+        _required_string(credentials, "accountKey", item_path + ".credentials.accountKey", "the storage account key")
+    for index, server in enumerate(_list(volumes.get("fileServers"), path + ".fileServers")):
+        item_path = "{}.fileServers[{}]".format(path, index)
+        if not job_level:
+            _required_string(_object(server.get("fileServer"), item_path + ".fileServer"), "id",
+                             item_path + ".fileServer.id", "the file server's resource id")
+        else:
+            raise errors.invalid_parameter("{}: the emulator mounts file servers on clusters only "
+                                           "(nodeSetup.mountVolumes.fileServers).".format(item_path))
+        _check_relative_mount(server, item_path, seen)
+        source = server.get("sourceDirectory")
+        if source is not None and (not isinstance(source, str) or ".." in source.split("/")):
+            raise errors.invalid_parameter("{}.sourceDirectory must be a path on the file server without '..'."
+                                           .format(item_path))
     return volumes
+
+
+def _check_relative_mount(entry: dict, item_path: str, seen: set) -> None:
+    relative = _required_string(entry, "relativeMountPath", item_path + ".relativeMountPath",
+                                "where to mount it, relative to the mount root")
+    if relative.startswith("/") or ".." in relative.split("/"):
+        raise errors.invalid_parameter("{}.relativeMountPath '{}' must be a relative path inside the mount root."
+                                       .format(item_path, relative))
+    if relative in seen:
+        raise errors.invalid_parameter("{}.relativeMountPath '{}' is used twice.".format(item_path, relative))
+    seen.add(relative)
 
 
 # ---- clusters ----------------------------------------------------------------------------------
@@ -333,7 +365,7 @@ def check_job(body: dict) -> dict:
         _required_string(_object(props["jobPreparation"], "properties.jobPreparation"), "commandLine",
                          "properties.jobPreparation.commandLine", "the preparation command")
     _check_directories(props)
-    check_mount_volumes(props.get("mountVolumes"), "properties.mountVolumes")
+    check_mount_volumes(props.get("mountVolumes"), "properties.mountVolumes", job_level=True)
     check_environment(props.get("environmentVariables"), "properties.environmentVariables")
     check_environment(props.get("secrets"), "properties.secrets", secret=True)
     constraints = _object(props.get("constraints"), "properties.constraints")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import launching
-from .mounts import MountError, mount_shares
+from .mounts import MountError, drain_synced, fill_synced, mount_shares
 from .processes import ExecutionLog, ProcessGroup
 from .records import (FAILED, INTERNAL, LAUNCH_FAILED, PREPARATION_FAILED, STOPPED, WALL_CLOCK, Failure, JobLaunch,
                       LaunchRefused, Outcome, QueuedJob)
@@ -98,6 +98,12 @@ class JobExecution:
         logs = [ExecutionLog(node.execution_log, launch.secrets.values()) for node in launch.nodes]
         try:
             outcome = self._run_job(launch, logs)
+            for node in launch.nodes:
+                for note in drain_synced(node.synced_mounts, node.mount_root):
+                    logs[0].write(note)
+                if node.node_mount_root is not None:
+                    for note in drain_synced(node.node_synced_mounts, node.node_mount_root):
+                        logs[0].write(note)
             for note in launch.final_notes() if launch.final_notes else []:
                 logs[0].write(note)
             logs[0].write("job {} ended: {}{}".format(
@@ -142,6 +148,7 @@ class JobExecution:
             try:
                 node.mount_root.mkdir(parents=True, exist_ok=True)
                 mount_shares(self.runner.shares, node.mounts, node.mount_root)
+                fill_synced(node.synced_mounts, node.mount_root)
             except MountError as exc:
                 raise _Abort(exc.failure) from None
             for directory in node.directories:

@@ -5,9 +5,10 @@ against a mount root back to (share, path in the share), for listing a job's out
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
-from .records import MOUNT_FAILED, Failure, SharePaths, ShareMount
+from .records import (DIRECTORY_MOUNT_FAILED, MOUNT_FAILED, SYNCED_MOUNT_FAILED, DirectoryMount, Failure, SharePaths,
+                      ShareMount, SyncedMount)
 
 
 class MountError(Exception):
@@ -54,17 +55,63 @@ def mount_shares(shares: SharePaths, mounts: Iterable[ShareMount], mount_root: P
             source = shares.share_path(name)
         except LookupError:
             raise failure("mount error(2): No such file or directory (there is no share '{}')".format(name)) from None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink():
-            target.unlink()
-        elif target.is_dir():
-            try:
-                target.rmdir()
-            except OSError:
-                raise failure("the mount point exists and is not empty") from None
-        target.symlink_to(source, target_is_directory=True)
+        _link(target, source, failure)
         table[mount.relative_path] = name
     return table
+
+
+def mount_directories(mounts: Iterable[DirectoryMount], mount_root: Path) -> None:
+    """Mount each directory (a file server's export, shared by every node that mounts it) under ``mount_root``."""
+    for mount in mounts:
+        target = mount_root / mount.relative_path
+
+        def failure(reason: str) -> MountError:
+            return MountError(Failure(DIRECTORY_MOUNT_FAILED, {"name": mount.name, "path": str(target),
+                                                               "reason": reason}))
+
+        if mount.source is None:
+            raise failure(mount.missing or "nothing to mount")
+        if not mount.source.is_dir():
+            raise failure("mount.nfs: access denied by server while mounting (no such directory on the server)")
+        _link(target, mount.source, failure)
+
+
+def fill_synced(mounts: Iterable[SyncedMount], mount_root: Path) -> None:
+    """Create each synced mount's directory under ``mount_root`` and fill it (e.g. a Blob container's blobs)."""
+    for mount in mounts:
+        target = mount_root / mount.relative_path
+        try:
+            if target.is_symlink() or (target.exists() and any(target.iterdir())):
+                raise ValueError("the mount point exists and is not empty")
+            target.mkdir(parents=True, exist_ok=True)
+            mount.sync_in(target)
+        except (ValueError, LookupError, OSError) as exc:
+            raise MountError(Failure(SYNCED_MOUNT_FAILED, {"name": mount.name, "path": str(target),
+                                                           "reason": str(exc)})) from None
+
+
+def drain_synced(mounts: Iterable[SyncedMount], mount_root: Path) -> list:
+    """Hand each synced mount's directory back (e.g. upload what changed); execution.log lines."""
+    notes = []
+    for mount in mounts:
+        target = mount_root / mount.relative_path
+        try:
+            notes.extend(mount.sync_out(target))
+        except (ValueError, LookupError, OSError) as exc:
+            notes.append("could not write back {}: {}".format(mount.name, exc))
+    return notes
+
+
+def _link(target: Path, source: Path, failure: Callable[[str], MountError]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink():
+        target.unlink()
+    elif target.is_dir():
+        try:
+            target.rmdir()
+        except OSError:
+            raise failure("the mount point exists and is not empty") from None
+    target.symlink_to(source, target_is_directory=True)
 
 
 def path_parts(path: str) -> list:

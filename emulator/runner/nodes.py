@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable
 
-from .mounts import MountError, mount_shares
+from .mounts import MountError, fill_synced, mount_directories, mount_shares
 from .processes import ExecutionLog, ProcessGroup
 from .records import SETUP_FAILED, SETUP_LAUNCH_FAILED, ClusterRecord, Failure, JobStore, NodeRecord, SharePaths, Task
 
@@ -153,6 +153,8 @@ class ClusterAllocator:
         (node.directory / "mounts").mkdir(parents=True, exist_ok=True)
         try:
             mount_shares(self.shares, cluster.mounts, node.directory / "mounts")
+            mount_directories(cluster.directory_mounts, node.directory / "mounts")
+            fill_synced(cluster.synced_mounts, node.directory / "mounts")
             task = self.store.setup_task(cluster.cluster_id, node)
             if task is not None:
                 self._run_setup_task(cluster.cluster_id, node, task)
@@ -166,10 +168,12 @@ class ClusterAllocator:
             self._on_change()
 
     def _run_setup_task(self, cluster_id: int, node: NodeRecord, task: Task) -> None:
-        """Run the node's setup task; its execution.log goes next to its stdout."""
+        """Run the node's setup task; its execution-<nodeId>.log goes next to its stdout (every node
+        of the cluster writes into the same directory)."""
         try:
             task.stdout.parent.mkdir(parents=True, exist_ok=True)
-            with ExecutionLog(task.stdout.parent / "execution.log") as execution_log, \
+            log_path = task.stdout.parent / "execution-{}.log".format(node.node_id)
+            with ExecutionLog(log_path) as execution_log, \
                     open(task.stdout, "wb") as out, open(task.stderr, "wb") as err:
                 execution_log.write("setup task on node {}: {} -c <commandLine>".format(node.node_id, task.argv[0]))
                 task_process = ProcessGroup(task.argv, task.env, node.directory, out, err)

@@ -18,6 +18,8 @@ FAILED = "failed"                    # the job's processes exited non-zero
 PREPARATION_FAILED = "preparation"   # the job preparation exited non-zero
 LAUNCH_FAILED = "launch"             # [what, reason] a process could not be started
 MOUNT_FAILED = "mount"               # [url, path, reason] a share could not be mounted
+DIRECTORY_MOUNT_FAILED = "directory_mount"  # [name, path, reason] a DirectoryMount could not be mounted
+SYNCED_MOUNT_FAILED = "synced_mount"  # [name, path, reason] a SyncedMount could not be filled
 WALL_CLOCK = "wall_clock"            # [limit] the job ran past its time limit
 INTERNAL = "internal"                # the runner itself failed
 INTERRUPTED = "interrupted"          # the emulator stopped while the job ran
@@ -53,6 +55,27 @@ class ShareMount:
 
 
 @dataclass(frozen=True)
+class DirectoryMount:
+    """A directory of this machine (a file server's export) to mount at ``<mount root>/<relative_path>``;
+    ``source`` None means it cannot be mounted, ``missing`` says why."""
+    name: str                   # what is mounted, for errors (e.g. the file server's resource id)
+    source: Optional[Path]
+    relative_path: str
+    missing: str = ""
+
+
+@dataclass(frozen=True)
+class SyncedMount:
+    """A directory at ``<mount root>/<relative_path>`` filled by ``sync_in(directory)`` before the job and
+    handed to ``sync_out(directory)`` (returning execution.log lines) after it: a copy, not a live mount.
+    Either may raise ValueError/LookupError/OSError with a one-line reason."""
+    name: str
+    relative_path: str
+    sync_in: Callable[[Path], None]
+    sync_out: Callable[[Path], list]
+
+
+@dataclass(frozen=True)
 class Task:
     """One process to run: on a node (``node`` = index into the job's nodes) or for a node's setup."""
     name: str                   # shown in logs: "job", "rank 1", "wk-0", "setup task"
@@ -81,6 +104,9 @@ class ClusterRecord:
     target_nodes: int
     version: str                # changes whenever the cluster's settings change
     mounts: tuple = ()          # ShareMounts of every node, under ``<node>/mounts``
+    directory_mounts: tuple = ()  # DirectoryMounts of every node, under ``<node>/mounts``
+    synced_mounts: tuple = ()   # SyncedMounts of every node, under ``<node>/mounts``: filled when the node is
+                                # prepared, drained after each job that ran on it
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,9 @@ class NodeLaunch:
     work_dir: Path              # where the job's processes start on this node
     mount_root: Path            # the job's own mounts go here
     mounts: tuple = ()          # ShareMounts
+    synced_mounts: tuple = ()   # SyncedMounts (Blob containers), filled after the share mounts
+    node_synced_mounts: tuple = ()  # the cluster's SyncedMounts under ``node_mount_root``, drained after the job
+    node_mount_root: Optional[Path] = None
     directories: tuple = ()     # created after mounting (stdout/err and output directories)
     files: dict = field(default_factory=dict)  # {path: text} written then (e.g. the MPI host file)
     env: dict = field(default_factory=dict)   # the node's environment for anything entering it (ssh, mpirun)

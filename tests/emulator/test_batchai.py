@@ -181,8 +181,10 @@ def test_setup_task_runs_with_variables_and_secrets(batchai_client, workspace, s
     assert task.std_out_err_path_suffix.startswith("{}/{}/workspaces/{}/clusters/cluster/".format(
         emulator.subscription_id, RG, WS))
     assert [(s.name, s.value) for s in task.secrets] == [("TOKEN", None)]
-    node_logs = list(share.get_directory_client(task.std_out_err_path_suffix).list_directories_and_files())
-    assert len(node_logs) == 1 and node_logs[0]["name"].startswith("tvm-")  # one folder per node
+    node_id = next(iter(batchai_client.clusters.list_remote_login_information(RG, WS, "cluster"))).node_id
+    node_logs = {f["name"] for f in share.get_directory_client(task.std_out_err_path_suffix)
+                 .list_directories_and_files()}
+    assert {"stdout-{}.txt".format(node_id), "stderr-{}.txt".format(node_id)} <= node_logs  # as the service wrote
 
     failing = models.SetupTask(command_line="exit 7", std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/" + MOUNT)
     cluster = make_cluster(batchai_client, emulator, "broken", setup_task=failing)
@@ -254,8 +256,11 @@ def test_job_bodies_are_validated(batchai_client, workspace, share_service, emul
          "letters, digits and '_'"),
         (job_parameters(cluster.id, "true", mount_volumes=models.MountVolumes(azure_blob_file_systems=[
             models.AzureBlobFileSystemReference(account_name="a", container_name="c", relative_mount_path="b",
-                                                credentials=models.AzureStorageCredentialsInfo(account_key="k"))])),
-         "no Blob service"),
+                                                credentials=models.AzureStorageCredentialsInfo())])),
+         "accountKey"),
+        (job_parameters(cluster.id, "true", mount_volumes=models.MountVolumes(file_servers=[
+            models.FileServerReference(file_server=models.ResourceId(id="x"), relative_mount_path="b")])),
+         "file servers on clusters only"),
     ]
     for parameters, message in cases:
         with pytest.raises(HttpResponseError) as caught:
