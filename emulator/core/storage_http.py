@@ -3,8 +3,8 @@ request as the authenticator and handlers read it, replies streamed from files, 
 routing rows by (method, level, restype, comp), and the WSGI application that ties them
 together and turns ``StorageError`` into the service's XML error.
 
-The Blob endpoint is built on it; the File endpoint takes the request, replies, ranges and file
-streams from here and keeps its own body reader (all-or-nothing Put Range) and application.
+The Blob endpoint is built on it; the File endpoint takes the request, body, replies, ranges and
+file streams from here and keeps its own addressing in its application.
 """
 from __future__ import annotations
 
@@ -174,6 +174,12 @@ class RequestBody:
         if self._left is not None:
             self._left -= n or 0
         return n or 0
+
+    def at_end(self) -> bool:
+        """Whether the body has nothing left (a chunked body is probed with a one-byte read)."""
+        if self._left is not None:
+            return self._left <= 0
+        return not self.readinto(memoryview(bytearray(1)))
 
     def copy_to(self, fd: int, limit: int, on_data: Optional[Callable[[memoryview], None]] = None) -> int:
         """Write the rest of the body to ``fd``; returns its length. Longer than ``limit`` is
