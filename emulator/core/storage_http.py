@@ -8,6 +8,9 @@ file streams from here and keeps its own addressing in its application.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import logging
 import os
 import re
@@ -26,6 +29,11 @@ READ_CHUNK = 1024 * 1024
 _DRAIN_LIMIT = 8 * 1024 * 1024
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _META_PREFIX = "x-ms-meta-"
+#: The most x-ms-range-get-content-md5 hashes (the services refuse larger ranges).
+_MAX_RANGE_MD5 = 4 * 1024 * 1024
+#: SAS response-header overrides (``rscc`` ...) and the headers they replace on a download.
+_SAS_OVERRIDES = (("rscc", "Cache-Control"), ("rscd", "Content-Disposition"), ("rsce", "Content-Encoding"),
+                  ("rscl", "Content-Language"), ("rsct", "Content-Type"))
 
 
 class StorageRequest:
@@ -279,6 +287,63 @@ def resolve_range(value: str, header: str, size: int) -> tuple[int, int]:
     if start >= size:
         raise err.invalid_range(size)
     return start, size - 1 if end is None else min(end, size - 1)
+
+
+def content_md5(request: StorageRequest) -> Optional[bytes]:
+    """The request's ``Content-MD5``, decoded (None when absent); not base64 is refused with 400."""
+    value = request.header("content-md5")
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise err.invalid_header_value("Content-MD5", value) from None
+
+
+def meta_headers(metadata: dict) -> dict:
+    return {_META_PREFIX + key: value for key, value in metadata.items()}
+
+
+def download_headers(headers: dict, properties: dict, response_headers: dict, metadata: dict,
+                     grant: Optional[Grant]) -> dict:
+    """``headers`` (the item's own) completed as a blob or file download answers: the stored
+    content properties under their response names (``response_headers``), the metadata, and
+    the response headers a SAS overrides."""
+    headers.update({"Accept-Ranges": "bytes", "x-ms-server-encrypted": "true", "x-ms-lease-state": "available",
+                    "x-ms-lease-status": "unlocked", "Content-Type": "application/octet-stream"})
+    for header, response_header in response_headers.items():
+        if properties.get(header):
+            headers[response_header] = properties[header]
+    headers.update(meta_headers(metadata))
+    if grant is not None and grant.overrides:
+        for field, response_header in _SAS_OVERRIDES:
+            if field in grant.overrides:
+                headers[response_header] = grant.overrides[field]
+    return headers
+
+
+def reply_from_open_file(fd: int, answer: Callable[[], Reply]) -> Reply:
+    """``answer()``'s reply; ``fd`` is closed here unless the reply streams it (a ``FileStream``)."""
+    try:
+        reply = answer()
+    except BaseException:
+        os.close(fd)
+        raise
+    if not isinstance(reply.body, FileStream):
+        os.close(fd)
+    return reply
+
+
+def range_reply(request: StorageRequest, fd: int, headers: dict, start: int, length: int) -> Reply:
+    """The 206 answer for ``length`` bytes of ``fd`` from ``start``: streamed, or read whole and
+    hashed when ``x-ms-range-get-content-md5: true`` asks (4 MiB at most)."""
+    if request.header("x-ms-range-get-content-md5").lower() == "true":
+        if length > _MAX_RANGE_MD5:
+            raise err.out_of_range_input("x-ms-range-get-content-md5 needs a range of at most 4 MiB.")
+        data = os.pread(fd, length, start)
+        headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+        return Reply(206, headers, data)
+    return Reply(206, headers, FileStream(fd, start, length), length=length)
 
 
 def int_query(request: StorageRequest, name: str, low: int = 1, high: int = 5000) -> Optional[int]:

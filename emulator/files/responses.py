@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
-import os
 from typing import Optional
 from urllib.parse import unquote
 
 from . import exceptions as err
 from . import xml
-from ..core.storage_http import (FileStream, Reply, StorageApplication, StorageRequest, int_query, parse_range,
-                                 request_range, resolve_range)
+from ..core.storage_http import (FileStream, Reply, StorageApplication, StorageRequest, content_md5,
+                                 download_headers, int_query, meta_headers, parse_range, range_reply,
+                                 reply_from_open_file, request_range, resolve_range)
 from .auth import check_version
 from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, is_utf8, validate_segment,
                      validate_share_name)
@@ -36,10 +35,6 @@ def _entry_headers(entry: Entry) -> dict:
             "x-ms-file-creation-time": entry.creation_time, "x-ms-file-last-write-time": entry.last_write_time,
             "x-ms-file-change-time": entry.change_time, "x-ms-file-id": str(entry.ino),
             "x-ms-file-permission-key": "emulator-default"}
-
-
-def _meta_headers(metadata: dict) -> dict:
-    return {"x-ms-meta-" + key: value for key, value in metadata.items()}
 
 
 def _int_header(request: StorageRequest, name: str, required: bool = False) -> Optional[int]:
@@ -107,7 +102,7 @@ class FilesResponses:
         found = self.backend.get_share(share)
         headers = {"ETag": found.etag, "Last-Modified": found.last_modified, "x-ms-share-quota": str(found.quota),
                    "x-ms-access-tier": "TransactionOptimized"}
-        headers.update(_meta_headers(found.metadata))
+        headers.update(meta_headers(found.metadata))
         return Reply(200, headers)
 
     def delete_share(self, request: StorageRequest, share, segments) -> Reply:
@@ -143,7 +138,7 @@ class FilesResponses:
         headers = _entry_headers(entry)
         headers["x-ms-server-encrypted"] = "true"
         if segments:
-            headers.update(_meta_headers(self.backend.properties(share, segments, entry)[1]))
+            headers.update(meta_headers(self.backend.properties(share, segments, entry)[1]))
         return Reply(200, headers)
 
     def delete_directory(self, request: StorageRequest, share, segments) -> Reply:
@@ -204,14 +199,9 @@ class FilesResponses:
             raise err.invalid_header_value("Content-Length", "" if content_length is None else str(content_length),
                                            "The body must be exactly as long as the range ({} bytes).".format(length))
         md5_header = request.header("content-md5")
-        content_md5 = None
-        if md5_header:
-            try:
-                content_md5 = base64.b64decode(md5_header, validate=True)
-            except (binascii.Error, ValueError):
-                raise err.invalid_header_value("Content-MD5", md5_header) from None
+        expected_md5 = content_md5(request)
         body = request.body()
-        entry = self.backend.write_range(share, segments, start, length, body, content_md5)
+        entry = self.backend.write_range(share, segments, start, length, body, expected_md5)
         if chunked and not body.at_end():
             raise err.invalid_header_value("Content-Length", "", "The body is longer than the range.")
         headers = {"ETag": entry.etag, "Last-Modified": entry.last_modified, "x-ms-request-server-encrypted": "true",
@@ -223,21 +213,8 @@ class FilesResponses:
     def _file_headers(self, request: StorageRequest, share, segments, entry: Entry) -> dict:
         properties, metadata = self.backend.properties(share, segments, entry)
         headers = _entry_headers(entry)
-        headers.update({"x-ms-type": "File", "Accept-Ranges": "bytes", "x-ms-server-encrypted": "true",
-                        "x-ms-lease-state": "available", "x-ms-lease-status": "unlocked",
-                        "Content-Type": "application/octet-stream"})
-        for header, response_header in CONTENT_PROPERTIES.items():
-            if properties.get(header):
-                headers[response_header] = properties[header]
-        headers.update(_meta_headers(metadata))
-        grant = request.grant
-        if grant is not None and grant.overrides:
-            for name, response_header in (("rscc", "Cache-Control"), ("rscd", "Content-Disposition"),
-                                          ("rsce", "Content-Encoding"), ("rscl", "Content-Language"),
-                                          ("rsct", "Content-Type")):
-                if name in grant.overrides:
-                    headers[response_header] = grant.overrides[name]
-        return headers
+        headers["x-ms-type"] = "File"
+        return download_headers(headers, properties, CONTENT_PROPERTIES, metadata, request.grant)
 
     def get_file_properties(self, request: StorageRequest, share, segments) -> Reply:
         entry = self.backend.file_entry(share, segments)
@@ -247,14 +224,7 @@ class FilesResponses:
 
     def get_file(self, request: StorageRequest, share, segments) -> Reply:
         fd, entry = self.backend.open_file(share, segments)
-        try:
-            reply = self._read_file(request, share, segments, fd, entry)
-        except BaseException:
-            os.close(fd)
-            raise
-        if not isinstance(reply.body, FileStream):
-            os.close(fd)
-        return reply
+        return reply_from_open_file(fd, lambda: self._read_file(request, share, segments, fd, entry))
 
     def _read_file(self, request: StorageRequest, share, segments, fd: int, entry: Entry) -> Reply:
         headers = self._file_headers(request, share, segments, entry)
@@ -266,13 +236,7 @@ class FilesResponses:
         length = end - start + 1
         headers["Content-Range"] = "bytes {}-{}/{}".format(start, end, size)
         headers.pop("Content-MD5", None)  # the whole file's MD5 does not describe a range
-        if request.header("x-ms-range-get-content-md5").lower() == "true":
-            if length > MAX_RANGE_SIZE:
-                raise err.out_of_range_input("x-ms-range-get-content-md5 needs a range of at most 4 MiB.")
-            data = os.pread(fd, length, start)
-            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
-            return Reply(206, headers, data)
-        return Reply(206, headers, FileStream(fd, start, length), length=length)
+        return range_reply(request, fd, headers, start, length)
 
     def list_ranges(self, request: StorageRequest, share, segments) -> Reply:
         entry = self.backend.file_entry(share, segments)
