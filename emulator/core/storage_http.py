@@ -363,23 +363,37 @@ class Route:
     __slots__ = ("handler", "permissions", "level")
 
     def __init__(self, handler: str, permissions: Optional[str], level: str) -> None:
+        # level: the resource the SAS check takes the operation to act on
         self.handler, self.permissions, self.level = handler, permissions, level
 
 
 class StorageRouter:
     """Storage services tell operations apart by the URL's depth (``level``), the ``restype``
     and ``comp`` query parameters and the method: a row is ``(method, level, restype, comp,
-    handler name, SAS permissions)``; permissions None means SharedKey only."""
+    handler name, SAS permissions)``; permissions None means SharedKey only.
 
-    def __init__(self, rows: Iterable[tuple], hints: dict) -> None:
+    A service whose SAS resources are not its URL levels maps them with ``resource_of(level,
+    restype)``; one that names its levels otherwise in errors overrides ``_where``/``_at``."""
+
+    def __init__(self, rows: Iterable[tuple], hints: dict,
+                 resource_of: Optional[Callable[[str, Optional[str]], str]] = None) -> None:
         self.rows = list(rows)
         self._routes: dict[tuple, Route] = {}
         self._methods: dict[tuple, set] = {}
         self._hints = hints
         for method, level, restype, comp, handler, permissions in self.rows:
             key = (level, restype, comp)
-            self._routes[(method,) + key] = Route(handler, permissions, level)
+            resource = resource_of(level, restype) if resource_of else level
+            self._routes[(method,) + key] = Route(handler, permissions, resource)
             self._methods.setdefault(key, set()).add(method)
+
+    def _where(self, level: str) -> str:
+        """The level, as the error for an unknown ``comp`` names it (after "on")."""
+        return "the {} level".format(level)
+
+    def _at(self, level: str) -> str:
+        """The level, as the error for an unknown restype names it (after "No GET operation")."""
+        return "at the {} level".format(level)
 
     def match(self, method: str, level: str, restype: Optional[str], comp: Optional[str]) -> Route:
         key = (level, restype or None, comp or None)
@@ -392,10 +406,10 @@ class StorageRouter:
         if restype and restype not in known_restypes:
             raise err.invalid_query_parameter_value("restype", restype)
         if comp:
-            raise err.not_implemented("comp={} on the {} level (restype={})".format(comp, level, restype or ""))
+            raise err.not_implemented("comp={} on {} (restype={})".format(comp, self._where(level), restype or ""))
         raise err.invalid_query_parameter_value(
-            "restype", restype or "", "No {} operation at the {} level has restype={!r} and no comp; {}.".format(
-                method, level, restype or "", self._hints.get(level, "")))
+            "restype", restype or "", "No {} operation {} has restype={!r} and no comp; {}.".format(
+                method, self._at(level), restype or "", self._hints.get(level, "")))
 
 
 class StorageApplication:
@@ -444,7 +458,11 @@ class StorageApplication:
 
     def handle(self, request: StorageRequest) -> Reply:
         check_version(request.header("x-ms-version"))
-        level, container, path, args = self._locate(request)
+        return self.dispatch(request, *self._locate(request))
+
+    def dispatch(self, request: StorageRequest, level: str, container: Optional[str], path: Optional[str],
+                 args: tuple) -> Reply:
+        """Route a located request, authenticate and authorize it, and run its handler."""
         route = self.router.match(request.method, level, request.query.get("restype"), request.query.get("comp"))
         request.grant = self.auth.authenticate(request, container, path)
         self.auth.authorize(request.grant, route.permissions, route.level, route.handler)

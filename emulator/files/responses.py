@@ -300,9 +300,6 @@ class FilesApplication(StorageApplication):
                 if not is_utf8(segment):
                     raise err.invalid_uri("File and directory names must be UTF-8 (percent-encoded in the URL).")
                 validate_segment(segment)
-        check_version(request.header("x-ms-version"))
+        check_version(request.header("x-ms-version"))  # the File endpoint checks the address first
         level = "account" if share is None else ("share" if not segments else "path")
-        route = self.router.match(request.method, level, request.query.get("restype"), request.query.get("comp"))
-        request.grant = self.backend.auth.authenticate(request, share, "/".join(segments) or None)
-        self.backend.auth.authorize(request.grant, route.permissions, route.resource, route.handler)
-        return getattr(self.responses, route.handler)(request, share, segments)
+        return self.dispatch(request, level, share, "/".join(segments) or None, (share, segments))
