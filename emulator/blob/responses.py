@@ -8,12 +8,12 @@ Parsing, authentication, routing and errors are ``core.storage_http``'s; the sta
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from urllib.parse import unquote
 
-from ..core.storage_http import (FileStream, Reply, StorageRequest, content_md5, download_headers, int_query,
-                                 meta_headers, range_reply, reply_from_open_file, request_range, resolve_range)
+from ..core.storage_http import (FileStream, Reply, StorageRequest, content_md5, decode_base64_header, download_headers,
+                                 int_query, meta_headers, range_reply, reply_from_open_file, request_range,
+                                 resolve_range)
 from . import exceptions as err
 from . import xml
 from .models import (CONTENT_PROPERTIES, MAX_BLOCK_SIZE, MAX_PUT_BLOB_SIZE, Blob, BlobBackend, Conditions,
@@ -86,10 +86,7 @@ def _blob_properties(request: StorageRequest, standard: bool) -> dict:
             properties[header] = request.header(header)
     md5 = properties.get("x-ms-blob-content-md5")
     if md5:
-        try:
-            base64.b64decode(md5, validate=True)
-        except (binascii.Error, ValueError):
-            raise err.invalid_header_value("x-ms-blob-content-md5", md5) from None
+        decode_base64_header("x-ms-blob-content-md5", md5)
     return properties
 
 

@@ -294,10 +294,15 @@ def content_md5(request: StorageRequest) -> Optional[bytes]:
     value = request.header("content-md5")
     if not value:
         return None
+    return decode_base64_header("Content-MD5", value)
+
+
+def decode_base64_header(name: str, value: str) -> bytes:
+    """A base64 header value (an MD5) decoded; not base64 is refused with 400 InvalidHeaderValue."""
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise err.invalid_header_value("Content-MD5", value) from None
+        raise err.invalid_header_value(name, value) from None
 
 
 def meta_headers(metadata: dict) -> dict:

@@ -7,8 +7,6 @@ streamed from the file with ``os.pread``. Nothing on the Put Range path writes t
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from typing import Optional
 from urllib.parse import unquote
@@ -16,8 +14,8 @@ from urllib.parse import unquote
 from . import exceptions as err
 from . import xml
 from ..core.storage_http import (FileStream, Reply, StorageApplication, StorageRequest, content_md5,
-                                 download_headers, int_query, meta_headers, parse_range, range_reply,
-                                 reply_from_open_file, request_range, resolve_range)
+                                 decode_base64_header, download_headers, int_query, meta_headers, parse_range,
+                                 range_reply, reply_from_open_file, request_range, resolve_range)
 from .auth import check_version
 from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, is_utf8, validate_segment,
                      validate_share_name)
@@ -59,10 +57,7 @@ def _content_properties(request: StorageRequest) -> dict:
         if value:
             properties[header] = value
     if "x-ms-content-md5" in properties:
-        try:
-            base64.b64decode(properties["x-ms-content-md5"], validate=True)
-        except (binascii.Error, ValueError):
-            raise err.invalid_header_value("x-ms-content-md5", properties["x-ms-content-md5"]) from None
+        decode_base64_header("x-ms-content-md5", properties["x-ms-content-md5"])
     return properties
 
 
