@@ -4,14 +4,13 @@ Read with the same checks as config.py (placeholders, names, numbers), each prob
 """
 from __future__ import annotations
 
-import configparser
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .config import (TARGETS, ConfigError, _RESOURCE_GROUP_NAME, _Reader,  # noqa: F401 (ConfigError re-exported)
-                     read_service_principal)
+from .config import (ConfigError, ServicePrincipalSettings,  # noqa: F401 (ConfigError re-exported)
+                     open_config, read_service_principal)
 
 # Azure Machine Learning name rules: workspaces 3-33 letters, digits, '-' or '_' starting with a letter or
 # digit; compute 3-24 letters, digits or '-' starting with a letter, not ending in '-<digits>'; asset and
@@ -26,7 +25,7 @@ _ENVIRONMENT = re.compile(r"^(?:azureml:[a-zA-Z0-9][-\w.]{0,254}:[-\w.]+"
 
 
 @dataclass
-class AzureMLConfig:
+class AzureMLConfig(ServicePrincipalSettings):
     """The settings of one Azure ML quickstart run (see config.example.ini for what each means)."""
 
     path: Path
@@ -49,29 +48,11 @@ class AzureMLConfig:
     token_uri: str = ""
     secret: str = field(default="", repr=False)
 
-    @property
-    def tenant_id(self) -> str:
-        parts = [p for p in self.token_uri.split("/") if p]
-        return parts[2] if len(parts) >= 3 else ""
-
-    @property
-    def uses_service_principal(self) -> bool:
-        return bool(self.client_id)
-
 
 def load_azureml_config(path: Path, target: Optional[str] = None, epochs: Optional[int] = None,
                         nodes: Optional[int] = None) -> AzureMLConfig:
     """Read ``path``; ``target``, ``epochs`` and ``nodes`` (the command line) override the file."""
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f)
-    except (OSError, configparser.Error) as exc:
-        raise ConfigError("{}: cannot read: {}".format(path, str(exc).splitlines()[0])) from None
-    reader = _Reader(parser, path)
-    chosen_target = target or reader.get("quickstart", "target")
-    if chosen_target not in TARGETS:
-        raise ConfigError("{}: [quickstart] target must be 'local' or 'azure', not {!r}".format(path, chosen_target))
+    reader, chosen_target = open_config(path, target)
     if epochs is not None and epochs < 1:
         raise ConfigError("--epochs must be at least 1")
     max_nodes = reader.integer("azureml", "max_nodes", 1, 100)
@@ -80,10 +61,8 @@ def load_azureml_config(path: Path, target: Optional[str] = None, epochs: Option
     config = AzureMLConfig(
         path=path,
         target=chosen_target,
-        resource_group=reader.name("resources", "resource_group", _RESOURCE_GROUP_NAME,
-                                   "1-90 letters, digits, '-', '_', '.', '(' or ')'"),
-        location=reader.name("resources", "location", re.compile(r"^[a-z0-9]{2,40}$"),
-                             "an Azure region in lower case, such as eastus"),
+        resource_group=reader.resource_group(),
+        location=reader.location(),
         workspace=reader.name("azureml", "workspace", _WORKSPACE_NAME,
                               "3-33 letters, digits, '-' or '_', starting with a letter or digit"),
         compute=reader.name("azureml", "compute", _COMPUTE_NAME,

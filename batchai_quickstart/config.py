@@ -28,8 +28,25 @@ class ConfigError(ValueError):
     """A problem in the configuration file, as one line that says what to fix."""
 
 
+class ServicePrincipalSettings:
+    """What a configuration with ``client_id`` and ``token_uri`` (the [azure] section) derives from them."""
+
+    client_id: str
+    token_uri: str
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant, from the original's ``token_uri`` (``https://login.microsoftonline.com/<tenant>/oauth2/token``)."""
+        parts = [p for p in self.token_uri.split("/") if p]
+        return parts[2] if len(parts) >= 3 else ""
+
+    @property
+    def uses_service_principal(self) -> bool:
+        return bool(self.client_id)
+
+
 @dataclass
-class QuickstartConfig:
+class QuickstartConfig(ServicePrincipalSettings):
     """The settings of one quickstart run (see config.example.ini for what each means)."""
 
     path: Path
@@ -60,16 +77,6 @@ class QuickstartConfig:
     secret: str = field(default="", repr=False)
     storage_account_key: str = field(default="", repr=False)
 
-    @property
-    def tenant_id(self) -> str:
-        """The tenant, from the original's ``token_uri`` (``https://login.microsoftonline.com/<tenant>/oauth2/token``)."""
-        parts = [p for p in self.token_uri.split("/") if p]
-        return parts[2] if len(parts) >= 3 else ""
-
-    @property
-    def uses_service_principal(self) -> bool:
-        return bool(self.client_id)
-
 
 def find_config(explicit: Optional[str], here: Path) -> Path:
     """``--config PATH``, else ``config.ini``, else ``config.example.ini`` (next to the quickstart)."""
@@ -87,24 +94,13 @@ def find_config(explicit: Optional[str], here: Path) -> Path:
 def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] = None,
                 nodes: Optional[int] = None) -> QuickstartConfig:
     """Read ``path`` and check every value; ``target``, ``epochs`` and ``nodes`` override the file's."""
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f)
-    except (OSError, configparser.Error) as exc:
-        raise ConfigError("{}: cannot read: {}".format(path, str(exc).splitlines()[0])) from None
-    reader = _Reader(parser, path)
-    chosen_target = target or reader.get("quickstart", "target")
-    if chosen_target not in TARGETS:
-        raise ConfigError("{}: [quickstart] target must be 'local' or 'azure', not {!r}".format(path, chosen_target))
+    reader, chosen_target = open_config(path, target)
     on_azure = chosen_target == "azure"
     config = QuickstartConfig(
         path=path,
         target=chosen_target,
-        resource_group=reader.name("resources", "resource_group", _RESOURCE_GROUP_NAME,
-                                   "1-90 letters, digits, '-', '_', '.', '(' or ')'"),
-        location=reader.name("resources", "location", re.compile(r"^[a-z0-9]{2,40}$"),
-                             "an Azure region in lower case, such as eastus"),
+        resource_group=reader.resource_group(),
+        location=reader.location(),
         workspace=reader.name("resources", "workspace", _BATCHAI_NAME, "1-64 letters, digits, '-' or '_'"),
         share=reader.name("resources", "share", _SHARE_NAME,
                           "3-63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit"),
@@ -128,6 +124,21 @@ def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] 
     if on_azure:
         _read_azure_section(reader, config)
     return config
+
+
+def open_config(path: Path, target: Optional[str] = None) -> tuple["_Reader", str]:
+    """A reader of ``path`` and the target it runs on (``target``, the command line's, wins)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except (OSError, configparser.Error) as exc:
+        raise ConfigError("{}: cannot read: {}".format(path, str(exc).splitlines()[0])) from None
+    reader = _Reader(parser, path)
+    chosen_target = target or reader.get("quickstart", "target")
+    if chosen_target not in TARGETS:
+        raise ConfigError("{}: [quickstart] target must be 'local' or 'azure', not {!r}".format(path, chosen_target))
+    return reader, chosen_target
 
 
 def _read_azure_section(reader: "_Reader", config: QuickstartConfig) -> None:
@@ -180,6 +191,16 @@ class _Reader:
             raise ConfigError("{}: [{}] {} = {!r} is not a valid name: use {}".format(
                 self.path, section, key, value, rule))
         return value
+
+    def resource_group(self) -> str:
+        """[resources] resource_group, as Resource Manager names groups."""
+        return self.name("resources", "resource_group", _RESOURCE_GROUP_NAME,
+                         "1-90 letters, digits, '-', '_', '.', '(' or ')'")
+
+    def location(self) -> str:
+        """[resources] location, an Azure region."""
+        return self.name("resources", "location", re.compile(r"^[a-z0-9]{2,40}$"),
+                         "an Azure region in lower case, such as eastus")
 
     def integer(self, section: str, key: str, low: int, high: int) -> int:
         value = self.get(section, key)

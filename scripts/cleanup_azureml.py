@@ -7,44 +7,27 @@ resources are found and deleted.
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 from pathlib import Path
-
-from azure.core.exceptions import AzureError
 
 from batchai_quickstart import azureml_steps as steps
 from batchai_quickstart.azureml_clients import create_azureml_clients
 from batchai_quickstart.azureml_config import load_azureml_config
 from batchai_quickstart.azureml_errors import describe_azureml_error
-from batchai_quickstart.config import ConfigError, find_config
+from batchai_quickstart.cleanup_cli import run_cleanup
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _delete(clients, config) -> None:
+    steps.delete_azureml_resources(clients.ml, clients.resource, config.resource_group, config.workspace,
+                                   config.compute, report=print)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="configuration file (default: config.ini, else config.example.ini)")
-    parser.add_argument("--target", choices=("local", "azure"), help="override [quickstart] target")
-    args = parser.parse_args(argv)
-    logging.getLogger("azure").setLevel(logging.ERROR)  # keep failures to the one line below
-    try:
-        config = load_azureml_config(find_config(args.config, ROOT), target=args.target)
-        clients = create_azureml_clients(config)
-        try:
-            steps.delete_azureml_resources(clients.ml, clients.resource, config.resource_group, config.workspace,
-                                           config.compute, report=print)
-        finally:
-            clients.close()
-    except (ConfigError, OSError, ValueError) as exc:
-        print("error: {}".format(exc), file=sys.stderr)
-        return 2
-    except AzureError as exc:  # azure-ai-ml's MlException is one too
-        print("error: {}".format(describe_azureml_error(exc)), file=sys.stderr)
-        return 2
-    print("Nothing of the Azure ML quickstart is left in {} ({}).".format(config.resource_group, config.target))
-    return 0
+    # describe_azureml_error also covers azure-ai-ml's MlException, an AzureError too.
+    return run_cleanup(argv, __doc__.splitlines()[0], ROOT, load_azureml_config, create_azureml_clients, _delete,
+                       describe_azureml_error, "the Azure ML quickstart")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,5 @@ def block_count_exceeds_limit() -> StorageError:
 
 
 def invalid_blob_type(blob_type: str) -> StorageError:
-    return StorageError(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct "
-                                                   "format.",
-                        {"HeaderName": "x-ms-blob-type", "HeaderValue": blob_type[:32],
-                         "Reason": "The emulator stores block blobs only (x-ms-blob-type: BlockBlob)."})
+    return invalid_header_value("x-ms-blob-type", blob_type[:32],
+                                "The emulator stores block blobs only (x-ms-blob-type: BlockBlob).")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 from urllib.parse import quote
 
-from ..core.storage_auth import DEFAULT_VERSION, SasRules, StorageAuthenticator, format_sas_time
+from ..core.storage_auth import DEFAULT_VERSION, SasRules, StorageAuthenticator, format_sas_time, parse_http_date
 from . import exceptions as err
 
 #: Azure's limits (service version 2019-12-12 and later).
@@ -74,16 +74,10 @@ def http_date(seconds: Optional[float] = None) -> str:
     return email.utils.formatdate(seconds if seconds is not None else time.time(), usegmt=True)
 
 
-def parse_http_date(value: str) -> Optional[float]:
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.timestamp()
+def http_timestamp(value: str) -> Optional[float]:
+    """An HTTP date as epoch seconds; None when not one."""
+    parsed = parse_http_date(value)
+    return None if parsed is None else parsed.timestamp()
 
 
 def new_etag() -> str:
@@ -162,13 +156,13 @@ class Conditions:
             raise err.condition_not_met() if write else err.not_modified()
         if blob is None:
             return
-        modified = parse_http_date(blob.last_modified) or 0
+        modified = http_timestamp(blob.last_modified) or 0
         if self.if_modified_since:
-            since = parse_http_date(self.if_modified_since)
+            since = http_timestamp(self.if_modified_since)
             if since is not None and modified <= since:
                 raise err.condition_not_met() if write else err.not_modified()
         if self.if_unmodified_since:
-            since = parse_http_date(self.if_unmodified_since)
+            since = http_timestamp(self.if_unmodified_since)
             if since is not None and modified > since:
                 raise err.condition_not_met()
 

@@ -8,19 +8,17 @@ Parsing, authentication, routing and errors are ``core.storage_http``'s; the sta
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import os
-from typing import Optional
 from urllib.parse import unquote
 
-from ..core.storage_http import FileStream, Reply, StorageRequest, int_query, request_range, resolve_range
+from ..core.storage_http import (FileStream, Reply, StorageRequest, content_md5, decode_base64_header, download_headers,
+                                 int_query, meta_headers, range_reply, reply_from_open_file, request_range,
+                                 resolve_range)
 from . import exceptions as err
 from . import xml
 from .models import (CONTENT_PROPERTIES, MAX_BLOCK_SIZE, MAX_PUT_BLOB_SIZE, Blob, BlobBackend, Conditions,
                      md5_writer, validate_blob_name, validate_container_name)
 
-_MAX_RANGE_MD5 = 4 * 1024 * 1024
 #: Put Blob takes the blob's properties from these standard headers when x-ms-blob-* are absent.
 _STANDARD_PROPERTIES = {"content-type": "x-ms-blob-content-type", "content-encoding": "x-ms-blob-content-encoding",
                         "content-language": "x-ms-blob-content-language", "cache-control": "x-ms-blob-cache-control",
@@ -68,10 +66,6 @@ def _conditions(request: StorageRequest) -> Conditions:
                       request.header("if-modified-since"), request.header("if-unmodified-since"))
 
 
-def _meta_headers(metadata: dict) -> dict:
-    return {"x-ms-meta-" + key: value for key, value in metadata.items()}
-
-
 def _check_metadata(metadata: dict) -> dict:
     for key in metadata:
         if not key.isidentifier():
@@ -92,21 +86,8 @@ def _blob_properties(request: StorageRequest, standard: bool) -> dict:
             properties[header] = request.header(header)
     md5 = properties.get("x-ms-blob-content-md5")
     if md5:
-        try:
-            base64.b64decode(md5, validate=True)
-        except (binascii.Error, ValueError):
-            raise err.invalid_header_value("x-ms-blob-content-md5", md5) from None
+        decode_base64_header("x-ms-blob-content-md5", md5)
     return properties
-
-
-def _content_md5(request: StorageRequest) -> Optional[bytes]:
-    value = request.header("content-md5")
-    if not value:
-        return None
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise err.invalid_header_value("Content-MD5", value) from None
 
 
 def _may_overwrite(request: StorageRequest) -> bool:
@@ -159,7 +140,7 @@ class BlobResponses:
                    "x-ms-has-legal-hold": "false"}
         if found.public_access:
             headers["x-ms-blob-public-access"] = found.public_access
-        headers.update(_meta_headers(found.metadata))
+        headers.update(meta_headers(found.metadata))
         return Reply(200, headers)
 
     def set_container_metadata(self, request: StorageRequest, container, name) -> Reply:
@@ -189,7 +170,7 @@ class BlobResponses:
             raise err.invalid_blob_type(blob_type)
         if request.header("x-ms-copy-source"):
             raise err.not_implemented("Put Blob From URL (x-ms-copy-source)")
-        expected_md5 = _content_md5(request)
+        expected_md5 = content_md5(request)
         properties = _blob_properties(request, standard=True)
         write = md5_writer(request.body(), MAX_PUT_BLOB_SIZE)
         if expected_md5 is not None:
@@ -205,7 +186,7 @@ class BlobResponses:
         block_id = request.query.get("blockid")
         if not block_id:
             raise err.invalid_query_parameter_value("blockid", "", "Put Block needs a blockid.")
-        expected_md5 = _content_md5(request)
+        expected_md5 = content_md5(request)
         body = request.body()
         digest = {}
 
@@ -245,21 +226,8 @@ class BlobResponses:
     # ------------------------------------------------------------ reading blobs
     def _blob_headers(self, request: StorageRequest, blob: Blob) -> dict:
         headers = {"ETag": blob.etag, "Last-Modified": blob.last_modified, "x-ms-creation-time": blob.created,
-                   "x-ms-blob-type": "BlockBlob", "Accept-Ranges": "bytes", "x-ms-server-encrypted": "true",
-                   "x-ms-lease-state": "available", "x-ms-lease-status": "unlocked",
-                   "Content-Type": "application/octet-stream"}
-        for header, response_header in CONTENT_PROPERTIES.items():
-            if blob.properties.get(header):
-                headers[response_header] = blob.properties[header]
-        headers.update(_meta_headers(blob.metadata))
-        grant = request.grant
-        if grant is not None and grant.overrides:
-            for field, response_header in (("rscc", "Cache-Control"), ("rscd", "Content-Disposition"),
-                                           ("rsce", "Content-Encoding"), ("rscl", "Content-Language"),
-                                           ("rsct", "Content-Type")):
-                if field in grant.overrides:
-                    headers[response_header] = grant.overrides[field]
-        return headers
+                   "x-ms-blob-type": "BlockBlob"}
+        return download_headers(headers, blob.properties, CONTENT_PROPERTIES, blob.metadata, request.grant)
 
     def get_blob_properties(self, request: StorageRequest, container, name) -> Reply:
         blob = self.backend.get_blob(container, name)
@@ -272,19 +240,12 @@ class BlobResponses:
     def get_blob_metadata(self, request: StorageRequest, container, name) -> Reply:
         blob = self.backend.get_blob(container, name)
         headers = {"ETag": blob.etag, "Last-Modified": blob.last_modified}
-        headers.update(_meta_headers(blob.metadata))
+        headers.update(meta_headers(blob.metadata))
         return Reply(200, headers)
 
     def get_blob(self, request: StorageRequest, container, name) -> Reply:
         fd, blob = self.backend.open_blob(container, name)
-        try:
-            reply = self._read_blob(request, fd, blob)
-        except BaseException:
-            os.close(fd)
-            raise
-        if not isinstance(reply.body, FileStream):
-            os.close(fd)
-        return reply
+        return reply_from_open_file(fd, lambda: self._read_blob(request, fd, blob))
 
     def _read_blob(self, request: StorageRequest, fd: int, blob: Blob) -> Reply:
         _conditions(request).check(blob, write=False)
@@ -298,13 +259,7 @@ class BlobResponses:
         md5 = headers.pop("Content-MD5", None)
         if md5:
             headers["x-ms-blob-content-md5"] = md5  # the whole blob's MD5, on a range
-        if request.header("x-ms-range-get-content-md5").lower() == "true":
-            if length > _MAX_RANGE_MD5:
-                raise err.out_of_range_input("x-ms-range-get-content-md5 needs a range of at most 4 MiB.")
-            data = os.pread(fd, length, start)
-            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
-            return Reply(206, headers, data)
-        return Reply(206, headers, FileStream(fd, start, length), length=length)
+        return range_reply(request, fd, headers, start, length)
 
     # ------------------------------------------------------------ changing blobs
     def set_blob_metadata(self, request: StorageRequest, container, name) -> Reply:

@@ -179,7 +179,8 @@ def _shared_key_candidates(request, account: str) -> Iterator[str]:
             yield "{}\n{}{}\n{}{}{}".format(request.method, fixed_text, byte_range, headers_text, resource, query)
 
 
-def _parse_http_date(value: str) -> Optional[datetime.datetime]:
+def parse_http_date(value: str) -> Optional[datetime.datetime]:
+    """An HTTP date (RFC 1123) as an aware datetime (UTC when it names no zone); None when not one."""
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -409,7 +410,7 @@ def _check_date(request) -> None:
     if not raw:
         raise err.authentication_failed("Request date header not specified: SharedKey requests need x-ms-date "
                                         "or Date.")
-    when = _parse_http_date(raw)
+    when = parse_http_date(raw)
     if when is None:
         raise err.authentication_failed("The request date header '{}' is not a valid RFC 1123 date.".format(
             raw[:64]))

@@ -3,11 +3,14 @@ request as the authenticator and handlers read it, replies streamed from files, 
 routing rows by (method, level, restype, comp), and the WSGI application that ties them
 together and turns ``StorageError`` into the service's XML error.
 
-The Blob endpoint is built on it; the File endpoint takes the request, replies, ranges and file
-streams from here and keeps its own body reader (all-or-nothing Put Range) and application.
+The Blob endpoint is built on it; the File endpoint takes the request, body, replies, ranges and
+file streams from here and keeps its own addressing in its application.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import logging
 import os
 import re
@@ -26,6 +29,11 @@ READ_CHUNK = 1024 * 1024
 _DRAIN_LIMIT = 8 * 1024 * 1024
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _META_PREFIX = "x-ms-meta-"
+#: The most x-ms-range-get-content-md5 hashes (the services refuse larger ranges).
+_MAX_RANGE_MD5 = 4 * 1024 * 1024
+#: SAS response-header overrides (``rscc`` ...) and the headers they replace on a download.
+_SAS_OVERRIDES = (("rscc", "Cache-Control"), ("rscd", "Content-Disposition"), ("rsce", "Content-Encoding"),
+                  ("rscl", "Content-Language"), ("rsct", "Content-Type"))
 
 
 class StorageRequest:
@@ -175,6 +183,12 @@ class RequestBody:
             self._left -= n or 0
         return n or 0
 
+    def at_end(self) -> bool:
+        """Whether the body has nothing left (a chunked body is probed with a one-byte read)."""
+        if self._left is not None:
+            return self._left <= 0
+        return not self.readinto(memoryview(bytearray(1)))
+
     def copy_to(self, fd: int, limit: int, on_data: Optional[Callable[[memoryview], None]] = None) -> int:
         """Write the rest of the body to ``fd``; returns its length. Longer than ``limit`` is
         refused with 413; a body shorter than its Content-Length with 400."""
@@ -275,6 +289,68 @@ def resolve_range(value: str, header: str, size: int) -> tuple[int, int]:
     return start, size - 1 if end is None else min(end, size - 1)
 
 
+def content_md5(request: StorageRequest) -> Optional[bytes]:
+    """The request's ``Content-MD5``, decoded (None when absent); not base64 is refused with 400."""
+    value = request.header("content-md5")
+    if not value:
+        return None
+    return decode_base64_header("Content-MD5", value)
+
+
+def decode_base64_header(name: str, value: str) -> bytes:
+    """A base64 header value (an MD5) decoded; not base64 is refused with 400 InvalidHeaderValue."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise err.invalid_header_value(name, value) from None
+
+
+def meta_headers(metadata: dict) -> dict:
+    return {_META_PREFIX + key: value for key, value in metadata.items()}
+
+
+def download_headers(headers: dict, properties: dict, response_headers: dict, metadata: dict,
+                     grant: Optional[Grant]) -> dict:
+    """``headers`` (the item's own) completed as a blob or file download answers: the stored
+    content properties under their response names (``response_headers``), the metadata, and
+    the response headers a SAS overrides."""
+    headers.update({"Accept-Ranges": "bytes", "x-ms-server-encrypted": "true", "x-ms-lease-state": "available",
+                    "x-ms-lease-status": "unlocked", "Content-Type": "application/octet-stream"})
+    for header, response_header in response_headers.items():
+        if properties.get(header):
+            headers[response_header] = properties[header]
+    headers.update(meta_headers(metadata))
+    if grant is not None and grant.overrides:
+        for field, response_header in _SAS_OVERRIDES:
+            if field in grant.overrides:
+                headers[response_header] = grant.overrides[field]
+    return headers
+
+
+def reply_from_open_file(fd: int, answer: Callable[[], Reply]) -> Reply:
+    """``answer()``'s reply; ``fd`` is closed here unless the reply streams it (a ``FileStream``)."""
+    try:
+        reply = answer()
+    except BaseException:
+        os.close(fd)
+        raise
+    if not isinstance(reply.body, FileStream):
+        os.close(fd)
+    return reply
+
+
+def range_reply(request: StorageRequest, fd: int, headers: dict, start: int, length: int) -> Reply:
+    """The 206 answer for ``length`` bytes of ``fd`` from ``start``: streamed, or read whole and
+    hashed when ``x-ms-range-get-content-md5: true`` asks (4 MiB at most)."""
+    if request.header("x-ms-range-get-content-md5").lower() == "true":
+        if length > _MAX_RANGE_MD5:
+            raise err.out_of_range_input("x-ms-range-get-content-md5 needs a range of at most 4 MiB.")
+        data = os.pread(fd, length, start)
+        headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+        return Reply(206, headers, data)
+    return Reply(206, headers, FileStream(fd, start, length), length=length)
+
+
 def int_query(request: StorageRequest, name: str, low: int = 1, high: int = 5000) -> Optional[int]:
     raw = request.query.get(name)
     if raw in (None, ""):
@@ -292,23 +368,37 @@ class Route:
     __slots__ = ("handler", "permissions", "level")
 
     def __init__(self, handler: str, permissions: Optional[str], level: str) -> None:
+        # level: the resource the SAS check takes the operation to act on
         self.handler, self.permissions, self.level = handler, permissions, level
 
 
 class StorageRouter:
     """Storage services tell operations apart by the URL's depth (``level``), the ``restype``
     and ``comp`` query parameters and the method: a row is ``(method, level, restype, comp,
-    handler name, SAS permissions)``; permissions None means SharedKey only."""
+    handler name, SAS permissions)``; permissions None means SharedKey only.
 
-    def __init__(self, rows: Iterable[tuple], hints: dict) -> None:
+    A service whose SAS resources are not its URL levels maps them with ``resource_of(level,
+    restype)``; one that names its levels otherwise in errors overrides ``_where``/``_at``."""
+
+    def __init__(self, rows: Iterable[tuple], hints: dict,
+                 resource_of: Optional[Callable[[str, Optional[str]], str]] = None) -> None:
         self.rows = list(rows)
         self._routes: dict[tuple, Route] = {}
         self._methods: dict[tuple, set] = {}
         self._hints = hints
         for method, level, restype, comp, handler, permissions in self.rows:
             key = (level, restype, comp)
-            self._routes[(method,) + key] = Route(handler, permissions, level)
+            resource = resource_of(level, restype) if resource_of else level
+            self._routes[(method,) + key] = Route(handler, permissions, resource)
             self._methods.setdefault(key, set()).add(method)
+
+    def _where(self, level: str) -> str:
+        """The level, as the error for an unknown ``comp`` names it (after "on")."""
+        return "the {} level".format(level)
+
+    def _at(self, level: str) -> str:
+        """The level, as the error for an unknown restype names it (after "No GET operation")."""
+        return "at the {} level".format(level)
 
     def match(self, method: str, level: str, restype: Optional[str], comp: Optional[str]) -> Route:
         key = (level, restype or None, comp or None)
@@ -321,10 +411,10 @@ class StorageRouter:
         if restype and restype not in known_restypes:
             raise err.invalid_query_parameter_value("restype", restype)
         if comp:
-            raise err.not_implemented("comp={} on the {} level (restype={})".format(comp, level, restype or ""))
+            raise err.not_implemented("comp={} on {} (restype={})".format(comp, self._where(level), restype or ""))
         raise err.invalid_query_parameter_value(
-            "restype", restype or "", "No {} operation at the {} level has restype={!r} and no comp; {}.".format(
-                method, level, restype or "", self._hints.get(level, "")))
+            "restype", restype or "", "No {} operation {} has restype={!r} and no comp; {}.".format(
+                method, self._at(level), restype or "", self._hints.get(level, "")))
 
 
 class StorageApplication:
@@ -373,7 +463,11 @@ class StorageApplication:
 
     def handle(self, request: StorageRequest) -> Reply:
         check_version(request.header("x-ms-version"))
-        level, container, path, args = self._locate(request)
+        return self.dispatch(request, *self._locate(request))
+
+    def dispatch(self, request: StorageRequest, level: str, container: Optional[str], path: Optional[str],
+                 args: tuple) -> Reply:
+        """Route a located request, authenticate and authorize it, and run its handler."""
         route = self.router.match(request.method, level, request.query.get("restype"), request.query.get("comp"))
         request.grant = self.auth.authenticate(request, container, path)
         self.auth.authorize(request.grant, route.permissions, route.level, route.handler)

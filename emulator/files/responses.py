@@ -7,18 +7,15 @@ streamed from the file with ``os.pread``. Nothing on the Put Range path writes t
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import logging
-import os
 from typing import Optional
 from urllib.parse import unquote
 
 from . import exceptions as err
 from . import xml
-from ..core.storage_http import (FileStream, Reply, StorageApplication, StorageRequest, parse_range,
-                                 request_range)
+from ..core.storage_http import (FileStream, Reply, StorageApplication, StorageRequest, content_md5,
+                                 decode_base64_header, download_headers, int_query, meta_headers, parse_range,
+                                 range_reply, reply_from_open_file, request_range, resolve_range)
 from .auth import check_version
 from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, is_utf8, validate_segment,
                      validate_share_name)
@@ -26,54 +23,8 @@ from .urls import FilesRouter
 
 log = logging.getLogger("emulator.files")
 
-
-class FileRequest(StorageRequest):
-    """One request, as the authenticator and the handlers need it (``core.storage_http``), with the
-    File service's own body reader."""
-
-    def body(self) -> "_Body":
-        """The request body (one reader per request)."""
-        if self._body is None:
-            self._body = _Body(self.environ, self.content_length())
-        return self._body
-
-
-class _Body:
-    """The request body (``Content-Length`` bytes, or a chunked body up to its end).
-
-    ``readinto`` never reads past the body, so the connection stays usable.
-    """
-
-    def __init__(self, environ: dict, length: Optional[int]) -> None:
-        self._stream, self._left = environ["wsgi.input"], length
-
-    @property
-    def left(self) -> Optional[int]:
-        """Body bytes not read yet (None: unknown, a chunked body)."""
-        return self._left
-
-    def readinto(self, view: memoryview) -> int:
-        if self._left is not None:
-            if self._left <= 0:
-                return 0
-            view = view[:self._left]
-        n = self._stream.readinto(view) if hasattr(self._stream, "readinto") else _readinto_fallback(
-            self._stream, view)
-        if self._left is not None:
-            self._left -= n or 0
-        return n or 0
-
-    def at_end(self) -> bool:
-        if self._left is not None:
-            return self._left <= 0
-        probe = bytearray(1)
-        return not self.readinto(memoryview(probe))
-
-
-def _readinto_fallback(stream, view: memoryview) -> int:
-    data = stream.read(len(view))
-    view[:len(data)] = data
-    return len(data)
+#: Settings bodies (service and share properties) are a few KiB.
+_SETTINGS_BODY_LIMIT = 64 * 1024
 
 
 def _entry_headers(entry: Entry) -> dict:
@@ -84,11 +35,7 @@ def _entry_headers(entry: Entry) -> dict:
             "x-ms-file-permission-key": "emulator-default"}
 
 
-def _meta_headers(metadata: dict) -> dict:
-    return {"x-ms-meta-" + key: value for key, value in metadata.items()}
-
-
-def _int_header(request: FileRequest, name: str, required: bool = False) -> Optional[int]:
+def _int_header(request: StorageRequest, name: str, required: bool = False) -> Optional[int]:
     raw = request.header(name)
     if not raw:
         if required:
@@ -103,48 +50,14 @@ def _int_header(request: FileRequest, name: str, required: bool = False) -> Opti
     return value
 
 
-def _int_query(request: FileRequest, name: str) -> Optional[int]:
-    raw = request.query.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise err.invalid_query_parameter_value(name, raw) from None
-    if not 1 <= value <= 5000:
-        raise err.invalid_query_parameter_value(name, raw, "maxresults must be 1 to 5000.")
-    return value
-
-
-def _read_small_body(request: FileRequest, limit: int = 64 * 1024) -> bytes:
-    """A settings body (service properties are a few KiB), refused when larger than ``limit``."""
-    body = request.body()
-    if body.left is not None and body.left > limit:
-        raise err.request_body_too_large(limit)
-    data = bytearray(limit + 1)
-    view, filled = memoryview(data), 0
-    while filled <= limit:
-        n = body.readinto(view[filled:])
-        if not n:
-            break
-        filled += n
-    del view
-    if filled > limit:
-        raise err.request_body_too_large(limit)
-    return bytes(data[:filled])
-
-
-def _content_properties(request: FileRequest) -> dict:
+def _content_properties(request: StorageRequest) -> dict:
     properties = {}
     for header in CONTENT_PROPERTIES:
         value = request.header(header)
         if value:
             properties[header] = value
     if "x-ms-content-md5" in properties:
-        try:
-            base64.b64decode(properties["x-ms-content-md5"], validate=True)
-        except (binascii.Error, ValueError):
-            raise err.invalid_header_value("x-ms-content-md5", properties["x-ms-content-md5"]) from None
+        decode_base64_header("x-ms-content-md5", properties["x-ms-content-md5"])
     return properties
 
 
@@ -159,89 +72,89 @@ class FilesResponses:
         return self.backend.files_url + "/"
 
     # ------------------------------------------------------------ service
-    def list_shares(self, request: FileRequest, share, segments) -> Reply:
+    def list_shares(self, request: StorageRequest, share, segments) -> Reply:
         prefix, marker = request.query.get("prefix", ""), request.query.get("marker", "")
-        max_results = _int_query(request, "maxresults")
+        max_results = int_query(request, "maxresults")
         include = {i.strip().lower() for i in request.query.get("include", "").split(",")}
         shares, next_marker = self.backend.list_shares(prefix, marker, max_results)
         body = xml.list_shares(self.service_url, shares, prefix, marker, max_results, next_marker,
                                "metadata" in include)
         return Reply(200, {"Content-Type": "application/xml"}, body)
 
-    def get_service_properties(self, request: FileRequest, share, segments) -> Reply:
+    def get_service_properties(self, request: StorageRequest, share, segments) -> Reply:
         return Reply(200, {"Content-Type": "application/xml"}, xml.service_properties())
 
-    def set_service_properties(self, request: FileRequest, share, segments) -> Reply:
-        xml.parse_body(_read_small_body(request), "StorageServiceProperties")
+    def set_service_properties(self, request: StorageRequest, share, segments) -> Reply:
+        xml.parse_body(request.read_body(_SETTINGS_BODY_LIMIT), "StorageServiceProperties")
         return Reply(202)  # checked, then ignored: the emulator has no metrics, CORS or SMB settings
 
     # ------------------------------------------------------------ shares
-    def create_share(self, request: FileRequest, share, segments) -> Reply:
+    def create_share(self, request: StorageRequest, share, segments) -> Reply:
         created = self.backend.create_share(share, _int_header(request, "x-ms-share-quota"), request.metadata())
         return Reply(201, {"ETag": created.etag, "Last-Modified": created.last_modified})
 
-    def get_share_properties(self, request: FileRequest, share, segments) -> Reply:
+    def get_share_properties(self, request: StorageRequest, share, segments) -> Reply:
         found = self.backend.get_share(share)
         headers = {"ETag": found.etag, "Last-Modified": found.last_modified, "x-ms-share-quota": str(found.quota),
                    "x-ms-access-tier": "TransactionOptimized"}
-        headers.update(_meta_headers(found.metadata))
+        headers.update(meta_headers(found.metadata))
         return Reply(200, headers)
 
-    def delete_share(self, request: FileRequest, share, segments) -> Reply:
+    def delete_share(self, request: StorageRequest, share, segments) -> Reply:
         self.backend.delete_share(share)
         return Reply(202)
 
-    def set_share_metadata(self, request: FileRequest, share, segments) -> Reply:
+    def set_share_metadata(self, request: StorageRequest, share, segments) -> Reply:
         updated = self.backend.update_share(share, metadata=request.metadata())
         return Reply(200, {"ETag": updated.etag, "Last-Modified": updated.last_modified})
 
-    def set_share_properties(self, request: FileRequest, share, segments) -> Reply:
-        body = _read_small_body(request)
+    def set_share_properties(self, request: StorageRequest, share, segments) -> Reply:
+        body = request.read_body(_SETTINGS_BODY_LIMIT)
         if body.strip():  # the operation takes no body; one that is there must at least be XML
             xml.parse_body(body, None)
         updated = self.backend.update_share(share, quota=_int_header(request, "x-ms-share-quota"))
         return Reply(200, {"ETag": updated.etag, "Last-Modified": updated.last_modified})
 
-    def get_share_stats(self, request: FileRequest, share, segments) -> Reply:
+    def get_share_stats(self, request: StorageRequest, share, segments) -> Reply:
         found = self.backend.get_share(share)
         body = xml.share_stats(self.backend.share_usage_bytes(share))
         return Reply(200, {"Content-Type": "application/xml", "ETag": found.etag,
                            "Last-Modified": found.last_modified}, body)
 
     # ------------------------------------------------------------ directories
-    def create_directory(self, request: FileRequest, share, segments) -> Reply:
+    def create_directory(self, request: StorageRequest, share, segments) -> Reply:
         entry = self.backend.create_directory(share, segments, request.metadata())
         headers = _entry_headers(entry)
         headers["x-ms-request-server-encrypted"] = "true"
         return Reply(201, headers)
 
-    def get_directory_properties(self, request: FileRequest, share, segments) -> Reply:
+    def get_directory_properties(self, request: StorageRequest, share, segments) -> Reply:
         entry = self.backend.directory_entry(share, segments)
         headers = _entry_headers(entry)
         headers["x-ms-server-encrypted"] = "true"
         if segments:
-            headers.update(_meta_headers(self.backend.properties(share, segments, entry)[1]))
+            headers.update(meta_headers(self.backend.properties(share, segments, entry)[1]))
         return Reply(200, headers)
 
-    def delete_directory(self, request: FileRequest, share, segments) -> Reply:
+    def delete_directory(self, request: StorageRequest, share, segments) -> Reply:
         self.backend.delete_directory(share, segments)
         return Reply(202)
 
-    def set_directory_metadata(self, request: FileRequest, share, segments) -> Reply:
+    def set_directory_metadata(self, request: StorageRequest, share, segments) -> Reply:
         entry = self.backend.set_metadata(share, segments, request.metadata(), directory=True)
         return Reply(200, {"ETag": entry.etag, "Last-Modified": entry.last_modified,
                            "x-ms-request-server-encrypted": "true"})
 
-    def list_directory(self, request: FileRequest, share, segments) -> Reply:
+    def list_directory(self, request: StorageRequest, share, segments) -> Reply:
         prefix, marker = request.query.get("prefix", ""), request.query.get("marker", "")
-        max_results = _int_query(request, "maxresults")
+        max_results = int_query(request, "maxresults")
         entries, next_marker = self.backend.list_directory(share, segments, prefix, marker, max_results)
         body = xml.list_directory(self.service_url, share, "/".join(segments), entries, prefix, marker, max_results,
                                   next_marker)
         return Reply(200, {"Content-Type": "application/xml"}, body)
 
     # ------------------------------------------------------------ files
-    def create_file(self, request: FileRequest, share, segments) -> Reply:
+    def create_file(self, request: StorageRequest, share, segments) -> Reply:
         file_type = request.header("x-ms-type")
         if not file_type:
             raise err.missing_required_header("x-ms-type")
@@ -255,7 +168,7 @@ class FilesResponses:
         headers["x-ms-request-server-encrypted"] = "true"
         return Reply(201, headers)
 
-    def put_range(self, request: FileRequest, share, segments) -> Reply:
+    def put_range(self, request: StorageRequest, share, segments) -> Reply:
         mode = request.header("x-ms-write").lower()
         if mode not in ("update", "clear"):
             if not mode:
@@ -281,14 +194,9 @@ class FilesResponses:
             raise err.invalid_header_value("Content-Length", "" if content_length is None else str(content_length),
                                            "The body must be exactly as long as the range ({} bytes).".format(length))
         md5_header = request.header("content-md5")
-        content_md5 = None
-        if md5_header:
-            try:
-                content_md5 = base64.b64decode(md5_header, validate=True)
-            except (binascii.Error, ValueError):
-                raise err.invalid_header_value("Content-MD5", md5_header) from None
+        expected_md5 = content_md5(request)
         body = request.body()
-        entry = self.backend.write_range(share, segments, start, length, body, content_md5)
+        entry = self.backend.write_range(share, segments, start, length, body, expected_md5)
         if chunked and not body.at_end():
             raise err.invalid_header_value("Content-Length", "", "The body is longer than the range.")
         headers = {"ETag": entry.etag, "Last-Modified": entry.last_modified, "x-ms-request-server-encrypted": "true",
@@ -297,71 +205,40 @@ class FilesResponses:
             headers["Content-MD5"] = md5_header
         return Reply(201, headers)
 
-    def _file_headers(self, request: FileRequest, share, segments, entry: Entry) -> dict:
+    def _file_headers(self, request: StorageRequest, share, segments, entry: Entry) -> dict:
         properties, metadata = self.backend.properties(share, segments, entry)
         headers = _entry_headers(entry)
-        headers.update({"x-ms-type": "File", "Accept-Ranges": "bytes", "x-ms-server-encrypted": "true",
-                        "x-ms-lease-state": "available", "x-ms-lease-status": "unlocked",
-                        "Content-Type": "application/octet-stream"})
-        for header, response_header in CONTENT_PROPERTIES.items():
-            if properties.get(header):
-                headers[response_header] = properties[header]
-        headers.update(_meta_headers(metadata))
-        grant = request.grant
-        if grant is not None and grant.overrides:
-            for name, response_header in (("rscc", "Cache-Control"), ("rscd", "Content-Disposition"),
-                                          ("rsce", "Content-Encoding"), ("rscl", "Content-Language"),
-                                          ("rsct", "Content-Type")):
-                if name in grant.overrides:
-                    headers[response_header] = grant.overrides[name]
-        return headers
+        headers["x-ms-type"] = "File"
+        return download_headers(headers, properties, CONTENT_PROPERTIES, metadata, request.grant)
 
-    def get_file_properties(self, request: FileRequest, share, segments) -> Reply:
+    def get_file_properties(self, request: StorageRequest, share, segments) -> Reply:
         entry = self.backend.file_entry(share, segments)
         headers = self._file_headers(request, share, segments, entry)
         headers["Content-Length"] = str(entry.size)
         return Reply(200, headers, b"", length=entry.size)
 
-    def get_file(self, request: FileRequest, share, segments) -> Reply:
+    def get_file(self, request: StorageRequest, share, segments) -> Reply:
         fd, entry = self.backend.open_file(share, segments)
-        try:
-            reply = self._read_file(request, share, segments, fd, entry)
-        except BaseException:
-            os.close(fd)
-            raise
-        if not isinstance(reply.body, FileStream):
-            os.close(fd)
-        return reply
+        return reply_from_open_file(fd, lambda: self._read_file(request, share, segments, fd, entry))
 
-    def _read_file(self, request: FileRequest, share, segments, fd: int, entry: Entry) -> Reply:
+    def _read_file(self, request: StorageRequest, share, segments, fd: int, entry: Entry) -> Reply:
         headers = self._file_headers(request, share, segments, entry)
         header, value = request_range(request)
         size = entry.size
         if not header:
             return Reply(200, headers, FileStream(fd, 0, size), length=size)
-        start, end = parse_range(value, header)
-        if start is None:  # suffix range: the last END bytes
-            start, end = max(0, size - end), size - 1
-        if start >= size:
-            raise err.invalid_range(size)
-        end = size - 1 if end is None else min(end, size - 1)
+        start, end = resolve_range(value, header, size)
         length = end - start + 1
         headers["Content-Range"] = "bytes {}-{}/{}".format(start, end, size)
         headers.pop("Content-MD5", None)  # the whole file's MD5 does not describe a range
-        if request.header("x-ms-range-get-content-md5").lower() == "true":
-            if length > MAX_RANGE_SIZE:
-                raise err.out_of_range_input("x-ms-range-get-content-md5 needs a range of at most 4 MiB.")
-            data = os.pread(fd, length, start)
-            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
-            return Reply(206, headers, data)
-        return Reply(206, headers, FileStream(fd, start, length), length=length)
+        return range_reply(request, fd, headers, start, length)
 
-    def list_ranges(self, request: FileRequest, share, segments) -> Reply:
+    def list_ranges(self, request: StorageRequest, share, segments) -> Reply:
         entry = self.backend.file_entry(share, segments)
         return Reply(200, {"Content-Type": "application/xml", "ETag": entry.etag, "Last-Modified": entry.last_modified,
                            "x-ms-content-length": str(entry.size)}, xml.ranges(entry.size))
 
-    def set_file_properties(self, request: FileRequest, share, segments) -> Reply:
+    def set_file_properties(self, request: StorageRequest, share, segments) -> Reply:
         size = _int_header(request, "x-ms-content-length")
         if size is not None:
             self.backend.resize_file(share, segments, size)
@@ -370,12 +247,12 @@ class FilesResponses:
         headers["x-ms-request-server-encrypted"] = "true"
         return Reply(200, headers)
 
-    def set_file_metadata(self, request: FileRequest, share, segments) -> Reply:
+    def set_file_metadata(self, request: StorageRequest, share, segments) -> Reply:
         entry = self.backend.set_metadata(share, segments, request.metadata(), directory=False)
         return Reply(200, {"ETag": entry.etag, "Last-Modified": entry.last_modified,
                            "x-ms-request-server-encrypted": "true"})
 
-    def delete_file(self, request: FileRequest, share, segments) -> Reply:
+    def delete_file(self, request: StorageRequest, share, segments) -> Reply:
         self.backend.delete_file(share, segments)
         return Reply(202)
 
@@ -385,8 +262,6 @@ class FilesApplication(StorageApplication):
     """The WSGI application of the File endpoint (``core.storage_http``): the File service's URL
     levels and routing rows, then authentication, authorization and the handler."""
 
-    request_class = FileRequest
-
     def __init__(self, backend: FilesBackend, responses: Optional[FilesResponses] = None,
                  router: Optional[FilesRouter] = None) -> None:
         self.backend = backend
@@ -394,7 +269,7 @@ class FilesApplication(StorageApplication):
         self.responses = responses or FilesResponses(backend)
         self.router = router or FilesRouter()
 
-    def handle(self, request: FileRequest) -> Reply:
+    def handle(self, request: StorageRequest) -> Reply:
         raw_path = request.raw_path
         if not raw_path.startswith("/"):
             raise err.invalid_uri("The request path must start with '/'.")
@@ -420,9 +295,6 @@ class FilesApplication(StorageApplication):
                 if not is_utf8(segment):
                     raise err.invalid_uri("File and directory names must be UTF-8 (percent-encoded in the URL).")
                 validate_segment(segment)
-        check_version(request.header("x-ms-version"))
+        check_version(request.header("x-ms-version"))  # the File endpoint checks the address first
         level = "account" if share is None else ("share" if not segments else "path")
-        route = self.router.match(request.method, level, request.query.get("restype"), request.query.get("comp"))
-        request.grant = self.backend.auth.authenticate(request, share, "/".join(segments) or None)
-        self.backend.auth.authorize(request.grant, route.permissions, route.resource, route.handler)
-        return getattr(self.responses, route.handler)(request, share, segments)
+        return self.dispatch(request, level, share, "/".join(segments) or None, (share, segments))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from . import exceptions as err
+from ..core.storage_http import StorageRouter
 
 # level "account": /<account>/            level "share": /<account>/<share>
 # level "path":    /<account>/<share>/<dir or file path>
@@ -59,37 +59,21 @@ _RESOURCE_LEVEL = {("account", None): "account", ("share", "share"): "share", ("
                    ("path", "directory"): "directory", ("path", None): "file"}
 
 
-class Route:
-    __slots__ = ("handler", "permissions", "resource")
-
-    def __init__(self, handler: str, permissions: Optional[str], resource: str) -> None:
-        self.handler, self.permissions, self.resource = handler, permissions, resource
+def _resource_of(level: str, restype: Optional[str]) -> str:
+    return _RESOURCE_LEVEL.get((level, restype), "account")
 
 
-class FilesRouter:
+class FilesRouter(StorageRouter):
+    """The File service's rows on the storage router; its errors name a level "a share" etc."""
+
     def __init__(self, rows=url_paths) -> None:
-        self._rows = {}
-        self._methods: dict[tuple, set] = {}
-        for method, level, restype, comp, handler, permissions in rows:
-            key = (level, restype, comp)
-            resource = _RESOURCE_LEVEL.get((level, restype), "account")
-            self._rows[(method,) + key] = Route(handler, permissions, resource)
-            self._methods.setdefault(key, set()).add(method)
+        super().__init__(rows, _HINTS, _resource_of)
 
-    def match(self, method: str, level: str, restype: Optional[str], comp: Optional[str]) -> Route:
-        key = (level, restype or None, comp or None)
-        route = self._rows.get((method,) + key)
-        if route is not None:
-            return route
-        if key in self._methods:
-            raise err.unsupported_http_verb(method)
-        if restype and restype not in ("share", "directory", "service"):
-            raise err.invalid_query_parameter_value("restype", restype)
-        if comp:
-            raise err.not_implemented("comp={} on {} (restype={})".format(comp, _describe(level), restype or ""))
-        raise err.invalid_query_parameter_value(
-            "restype", restype or "", "No {} operation on {} has restype={!r} and no comp; {}.".format(
-                method, _describe(level), restype or "", _HINTS[level]))
+    def _where(self, level: str) -> str:
+        return _describe(level)
+
+    def _at(self, level: str) -> str:
+        return "on " + _describe(level)
 
 
 _HINTS = {"account": "list shares with GET ?comp=list",
