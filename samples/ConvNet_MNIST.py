@@ -25,7 +25,9 @@ Resuming (PyTorch engine): when MODEL_DIR already holds checkpoints (a preempted
 low-priority node's job rerun from the start of its command line), training continues
 after the newest one: its weights, momentum buffers, random-number states, epoch and
 metrics history are restored, so a seeded run ends as an uninterrupted one would.
---no-resume starts over. The CNTK engine always starts over.
+--no-resume starts over. The CNTK engine always starts over. Data-parallel ranks all
+resume with rank 0's random state (the checkpoint holds one), so there the resumed run is
+equivalent, not bit-identical.
 
 Data-parallel when started as one rank of several: under mpirun (OMPI_COMM_WORLD_*,
 as Batch AI's MPI toolkits start it), with torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR,
