@@ -4,7 +4,7 @@
 """ConvNet_MNIST: the Azure Batch AI CNTK quickstart training script.
 
     python ConvNet_MNIST.py DATA_DIR MODEL_DIR [--epochs 40] [--minibatch-size 64]
-                            [--engine auto|cntk|pytorch] [--seed S]
+                            [--engine auto|cntk|pytorch] [--seed S] [--no-resume]
                             [--world-size N --rank R --dist-url URL --dist-backend B]
 
 DATA_DIR holds Train-28x28_cntk_text.txt and Test-28x28_cntk_text.txt (CNTK text
@@ -20,6 +20,14 @@ uses CNTK when it can be imported (the Batch AI CNTK container) and PyTorch othe
 One deliberate difference: an epoch is one sweep over the training file (the
 original hard-codes epoch_size = 60000, which is the same thing for full MNIST,
 but keeps the schedules meaningful on a subset).
+
+Resuming (PyTorch engine): when MODEL_DIR already holds checkpoints (a preempted
+low-priority node's job rerun from the start of its command line), training continues
+after the newest one: its weights, momentum buffers, random-number states, epoch and
+metrics history are restored, so a seeded run ends as an uninterrupted one would.
+--no-resume starts over. The CNTK engine always starts over. Data-parallel ranks all
+resume with rank 0's random state (the checkpoint holds one), so there the resumed run is
+equivalent, not bit-identical.
 
 Data-parallel when started as one rank of several: under mpirun (OMPI_COMM_WORLD_*,
 as Batch AI's MPI toolkits start it), with torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR,
@@ -591,6 +599,56 @@ def torch_tensors(data, device, layout):
     return x.contiguous(memory_format=layout), torch.from_numpy(data[1]).to(device)
 
 
+CHECKPOINT_FORMAT = 'ConvNet_MNIST training state 2'
+CHECKPOINT_NAME = re.compile(r'ConvNet_MNIST_(\d+)\.pt$')
+
+
+def newest_checkpoint(model_dir):
+    """(path, epoch) of the highest-numbered ConvNet_MNIST_<epoch>.pt in model_dir, or None."""
+    epochs = [int(m.group(1)) for m in (CHECKPOINT_NAME.match(n) for n in os.listdir(model_dir)) if m]
+    if not epochs:
+        return None
+    return os.path.join(model_dir, 'ConvNet_MNIST_{}.pt'.format(max(epochs))), max(epochs)
+
+
+def training_state(model, buffers, rng, epoch, history):
+    """The checkpoint: everything a resumed run needs to continue exactly (CPU tensors, plain
+    values: loads with torch.load(weights_only=True)); the weights are under 'model'."""
+    import torch
+    name, keys, position, has_gauss, cached_gaussian = rng.get_state()
+    return {'format': CHECKPOINT_FORMAT, 'epoch': epoch, 'model': state_dict_on_cpu(model),
+            'momentum_buffers': [b.detach().cpu().clone() for b in buffers],
+            'numpy_rng': [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss),
+                          float(cached_gaussian)],
+            'torch_rng': torch.get_rng_state(), 'history': [tuple(h) for h in history]}
+
+
+def load_training_state(path):
+    """The checkpoint at path, or a UserError saying why it cannot be resumed from."""
+    import torch
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise UserError('cannot resume from {}: {}; pass --no-resume to start over'.format(path, e))
+    if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
+        raise UserError('cannot resume from {}: it holds only weights (an older ConvNet_MNIST.py); '
+                        'pass --no-resume to start over'.format(path))
+    return state
+
+
+def restore_training_state(state, model, buffers, rng):
+    """Puts the checkpoint's weights, momentum buffers and random states back; returns its history."""
+    import torch
+    getattr(model, 'module', model).load_state_dict(state['model'])
+    with torch.no_grad():
+        for buffer, saved in zip(buffers, state['momentum_buffers']):
+            buffer.copy_(saved)
+    name, keys, position, has_gauss, cached_gaussian = state['numpy_rng']
+    rng.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
+    torch.set_rng_state(state['torch_rng'])
+    return [tuple(h) for h in state['history']]
+
+
 def state_dict_on_cpu(model):
     """The checkpoint: the model's state_dict with plain CPU tensors (loads anywhere)."""
     from collections import OrderedDict
@@ -675,8 +733,15 @@ def train_pytorch(train, test, args):
     log('Training {} parameters in {} parameter tensors.'.format(sum(p.numel() for p in params), len(params)))
     log('')
 
-    history, previous = [], None
-    for epoch in range(args.epochs):
+    history, previous, first_epoch = [], None, 0
+    checkpoint = newest_checkpoint(args.model_dir) if args.resume else None
+    if checkpoint:
+        history = restore_training_state(load_training_state(checkpoint[0]), model, buffers, rng)
+        first_epoch = checkpoint[1] + 1
+        log('Resumed from {} (epoch {} of {} done).'.format(checkpoint[0], first_epoch, args.epochs))
+        if first_epoch > 0:
+            previous = (schedule_value(LR_PER_SAMPLE, first_epoch - 1), momentum_per_sample(first_epoch - 1))
+    for epoch in range(first_epoch, args.epochs):
         lr, momentum = schedule_value(LR_PER_SAMPLE, epoch), momentum_per_sample(epoch)
         previous = log_schedule(lr, momentum, previous)
         start = time.time()
@@ -692,7 +757,7 @@ def train_pytorch(train, test, args):
         history.append((epoch, loss_sum / epoch_size, errors / epoch_size, lr, seconds))
         if rank == 0:
             save_atomically(os.path.join(args.model_dir, 'ConvNet_MNIST_{}.pt'.format(epoch)),   # CPU tensors
-                            lambda path: torch.save(state_dict_on_cpu(model), path))
+                            lambda path: torch.save(training_state(model, buffers, rng, epoch, history), path))
             write_metrics(args.model_dir, history)
     if world_size > 1:
         torch.distributed.destroy_process_group()
@@ -744,6 +809,9 @@ def parse_args(argv=None):
     parser.add_argument('--engine', choices=('auto', 'cntk', 'pytorch'), default='auto',
                         help='auto: CNTK when it can be imported, else PyTorch')
     parser.add_argument('--seed', type=int, help='make runs repeatable')
+    parser.add_argument('--no-resume', dest='resume', action='store_false',
+                        help='start over even when MODEL_DIR holds checkpoints (default: continue after '
+                             'the newest ConvNet_MNIST_<epoch>.pt; PyTorch engine only)')
     parser.add_argument('--world-size', type=int, help='data-parallel ranks (the PyTorch recipe passes 2)')
     parser.add_argument('--rank', type=int, help="this process's rank (the recipe: $AZ_BATCHAI_TASK_INDEX)")
     parser.add_argument('--dist-url', help='rendezvous (the recipe: $AZ_BATCHAI_PYTORCH_INIT_METHOD)')

@@ -288,7 +288,7 @@ def test_checkpoint_and_onnx_model_agree(trained, ctf_dir):
     _, model_dir, _ = trained
     sample = load_sample()
     model = sample.build_torch_model()
-    model.load_state_dict(torch.load(str(model_dir / 'ConvNet_MNIST_{}.pt'.format(EPOCHS - 1))))
+    model.load_state_dict(torch.load(str(model_dir / 'ConvNet_MNIST_{}.pt'.format(EPOCHS - 1)))['model'])
     onnx_model = onnx.load(str(model_dir / 'ConvNet_MNIST.onnx'))
     onnx.checker.check_model(onnx_model)
     x, _ = sample.read_ctf(str(ctf_dir / 'Test-28x28_cntk_text.txt'))
@@ -309,3 +309,43 @@ def test_seed_makes_runs_repeatable(trained, ctf_dir, tmp_path):
 
 def test_sigterm_stops_promptly_with_complete_files(ctf_dir, tmp_path):
     check_sigterm_stops_promptly(sys.executable, ctf_dir, tmp_path / 'models', 'pytorch', 'ConvNet_MNIST_0.pt')
+
+
+def test_resumed_run_ends_as_the_uninterrupted_one(trained, ctf_dir, tmp_path):
+    """Stopped after epoch 3 (checkpoints 0-2 kept), rerun with the same command line: it resumes
+    after the newest checkpoint and ends with the uninterrupted run's epochs, test error and weights."""
+    import torch
+    first, first_dir, _ = trained
+    model_dir = tmp_path / 'models'
+    partial = run_script(ctf_dir, model_dir, '--epochs', 3, '--seed', 7, '--engine', 'pytorch')
+    assert partial.returncode == 0, partial.stderr
+    for name in ('ConvNet_MNIST.onnx', 'ConvNet_MNIST_training.png'):
+        (model_dir / name).unlink()
+    resumed = run_script(ctf_dir, model_dir, '--epochs', EPOCHS, '--seed', 7, '--engine', 'pytorch')
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'Resumed from {} (epoch 3 of {} done).'.format(model_dir / 'ConvNet_MNIST_2.pt', EPOCHS) \
+        in resumed.stderr.splitlines()
+    assert epoch_results(resumed.stderr) == epoch_results(first.stderr)[3:]
+    with open(str(model_dir / 'ConvNet_MNIST_metrics.csv')) as f:
+        assert [int(r['epoch']) for r in csv.DictReader(f)] == list(range(1, EPOCHS + 1))
+    last = 'ConvNet_MNIST_{}.pt'.format(EPOCHS - 1)
+    expected, got = torch.load(str(first_dir / last))['model'], torch.load(str(model_dir / last))['model']
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+
+
+def test_no_resume_starts_over_and_old_checkpoints_are_refused(ctf_dir, tmp_path):
+    import torch
+    model_dir = tmp_path / 'models'
+    model_dir.mkdir()
+    sample = load_sample()
+    torch.save(sample.state_dict_on_cpu(sample.build_torch_model()), str(model_dir / 'ConvNet_MNIST_0.pt'))
+    refused = run_script(ctf_dir, model_dir, '--epochs', 2, '--seed', 7, '--engine', 'pytorch')
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-1] == (
+        'error: cannot resume from {}: it holds only weights (an older ConvNet_MNIST.py); '
+        'pass --no-resume to start over'.format(model_dir / 'ConvNet_MNIST_0.pt'))
+    fresh = run_script(ctf_dir, model_dir, '--epochs', 1, '--seed', 7, '--engine', 'pytorch', '--no-resume')
+    assert fresh.returncode == 0, fresh.stderr
+    assert 'Resumed' not in fresh.stderr
+    assert torch.load(str(model_dir / 'ConvNet_MNIST_0.pt'))['epoch'] == 0
