@@ -5,7 +5,6 @@ job runs main() in this process with a training script that fails.
 """
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import signal
@@ -14,27 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SUBSET = ROOT / "tests" / "data" / "mnist-small"
+from test_quickstart_e2e import ROOT, SUBSET, make_config
+from test_quickstart_e2e import start_quickstart as start_script
+
 RG, WS, COMPUTE = "batchaiquickstartrg", "myamlworkspace", "gpu-cluster"
 
 
-def make_config(tmp_path: Path) -> Path:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(ROOT / "config.example.ini")
-    parser.set("local", "data_dir", str(tmp_path / "emulator-data"))
-    path = tmp_path / "config.ini"
-    with open(path, "w") as f:
-        parser.write(f)
-    os.chmod(path, 0o600)
-    return path
-
-
 def start_quickstart(tmp_path: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "quickstart_azureml.py"), "--config", str(make_config(tmp_path)),
-               "--mnist-dir", str(SUBSET), *extra]
-    return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    return start_script(tmp_path, *extra, script="quickstart_azureml.py")
 
 
 def job_processes(tmp_path: Path) -> list:

@@ -30,8 +30,9 @@ def make_config(tmp_path: Path) -> Path:
     return path
 
 
-def start_quickstart(tmp_path: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "quickstart.py"), "--config", str(make_config(tmp_path)),
+def start_quickstart(tmp_path: Path, *extra: str, script: str = "quickstart.py") -> subprocess.Popen:
+    """``script`` run as a user runs it, on the MNIST subset, with a config whose emulator lives in ``tmp_path``."""
+    command = [sys.executable, str(ROOT / script), "--config", str(make_config(tmp_path)),
                "--mnist-dir", str(SUBSET), *extra]
     return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
