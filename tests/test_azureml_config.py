@@ -2,30 +2,12 @@
 from __future__ import annotations
 
 import configparser
-from pathlib import Path
 
 import pytest
 
 from batchai_quickstart.azureml_config import ConfigError, load_azureml_config
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "config.example.ini"
-
-
-def write_config(tmp_path, **changes) -> Path:
-    """config.example.ini with ``section__key=value`` changes (None removes the key)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(EXAMPLE)
-    for name, value in changes.items():
-        section, key = name.split("__")
-        if value is None:
-            parser.remove_option(section, key)
-        else:
-            parser.set(section, key, value)
-    path = tmp_path / "config.ini"
-    with open(path, "w") as f:
-        parser.write(f)
-    return path
+from test_config import EXAMPLE, write_config
 
 
 def test_example_config_loads_on_the_local_target():
