@@ -154,6 +154,13 @@ def job_terminated() -> dict:
     return batchai_error("JobTerminated", "The specified job has been terminated by the user")
 
 
+def job_node_removed(node_id: str) -> dict:
+    # No recording of the service's error was found; the code follows JobTerminated's form.
+    return batchai_error("JobTerminatedByResize",
+                         "The job was terminated because the cluster was resized down and its node {} removed "
+                         "(nodeDeallocationOption terminate); it will not run again".format(node_id))
+
+
 def job_preparation_failed() -> dict:
     return batchai_error("JobPreparationFailed", "Job preparation failed with non-zero exit code")
 

@@ -43,6 +43,14 @@ def output_segment(subscription_id: str, row: sqlite3.Row) -> str:
         subscription_id, row["resource_group"], row["workspace"], row["experiment"], row["name"], row["uuid"])
 
 
+def shrink_policy(scale_settings: dict) -> str:
+    """What a shrink does to jobs on the nodes it takes: manual scale follows ``nodeDeallocationOption``
+    (requeue by default, as the service's); auto-scale shrinks only idle nodes, so it never has to."""
+    option = (scale_settings.get("manual") or {}).get("nodeDeallocationOption", "requeue")
+    return {"requeue": "requeue", "terminate": "terminate"}.get(option, "wait") if "manual" in scale_settings \
+        else "wait"
+
+
 def service_error(failure: Failure) -> dict:
     """The BatchAIError the service reported for what the runner saw."""
     details = failure.details
@@ -67,6 +75,8 @@ def service_error(failure: Failure) -> dict:
         return errors.job_cluster_missing(details["cluster"])
     if kind == records.STOPPED:
         return details["reason"]  # the error the service stopped the job with
+    if kind == records.NODE_REMOVED:
+        return errors.job_node_removed(details["node_id"])
     if kind == records.SETUP_LAUNCH_FAILED:
         return errors.setup_task_launch_failed(details["node_id"], details["reason"])
     if kind == REFUSED:
@@ -111,7 +121,8 @@ class BatchAIJobStore:
                                                     if self._file_server_mount),
                              synced_mounts=tuple(self._blob_mount(entry)
                                                  for entry in volumes.get("azureBlobFileSystems") or []
-                                                 if self._blob_mount))
+                                                 if self._blob_mount),
+                             shrink_policy=shrink_policy(props["scaleSettings"]))
 
     def clusters_to_resume(self) -> list:
         return [row["id"] for row in self.store.query("SELECT id FROM bai_clusters WHERE provisioning_state = "
@@ -129,8 +140,11 @@ class BatchAIJobStore:
                 self.store.query("SELECT * FROM bai_nodes WHERE cluster_id = ? ORDER BY seq", (cluster_id,))]
 
     def add_nodes(self, cluster_id: int, count: int) -> list:
-        """New nodes in state preparing; returns their ids (shaped like the service's, e.g. tvm-..._1-2018...z)."""
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dt%H%M%Sz")
+        """New nodes in state preparing; returns their ids, shaped like the service's: ``tvm-<n>_<k>-<time>z``,
+        with ``-p`` after it on low-priority nodes (the service's recorded node ids)."""
+        cluster = self._cluster_row(cluster_id)
+        low_priority = cluster is not None and _json(cluster["properties"]).get("vmPriority") == "lowpriority"
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dt%H%M%Sz") + ("-p" if low_priority else "")
         batch = uuid.uuid4().int % 10**10
         now = utc_now()
         with self.store.transaction():

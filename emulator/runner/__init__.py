@@ -30,7 +30,8 @@ import threading
 from .execution import JobExecution, stop_failure
 from .nodes import ClusterAllocator
 from .processes import GRACE_SECONDS, kill_leftovers
-from .records import CLUSTER_MISSING, INTERRUPTED, PREEMPTED, Failure, JobStore, Outcome, SharePaths
+from .records import (CLUSTER_MISSING, INTERRUPTED, NODE_REMOVED, PREEMPTED, Failure, JobStore, Outcome, SharePaths,
+                      requeues)
 
 __all__ = ["GRACE_SECONDS", "JobRunner"]
 log = logging.getLogger("emulator.runner")
@@ -43,7 +44,7 @@ class JobRunner:
     def __init__(self, store: JobStore, shares: SharePaths) -> None:
         self.store = store
         self.shares = shares
-        self.allocator = ClusterAllocator(store, shares, on_change=self.notify)
+        self.allocator = ClusterAllocator(store, shares, on_change=self.notify, stop_node_jobs=self._stop_node_jobs)
         self._lock = threading.RLock()          # claims and the registry of running jobs
         self._executions: dict = {}
         self._wakeup = threading.Condition()
@@ -134,9 +135,10 @@ class JobRunner:
         """Called by a job's thread at its end: record the outcome (a preempted job goes back to the
         queue), free the nodes, schedule again."""
         try:
-            if outcome.failure is not None and outcome.failure.kind == PREEMPTED:
+            if requeues(outcome.failure):
                 self.store.job_requeued(execution.job_id)
-                log.info("job %s requeued: node %s was preempted", execution.name, outcome.failure.details["node_id"])
+                log.info("job %s requeued: node %s %s", execution.name, outcome.failure.details["node_id"],
+                         "was preempted" if outcome.failure.kind == PREEMPTED else "was removed by a resize")
             else:
                 self.store.job_finished(execution.job_id, outcome)
                 log.info("job %s %s (exit code %s)", execution.name, outcome.state, outcome.exit_code)
@@ -164,6 +166,18 @@ class JobRunner:
                 log.error("job %s did not stop within %s s", execution.name, STOP_WAIT_SECONDS)
         self.allocator.replace_node(cluster_id, node_id)
         return True
+
+    def _stop_node_jobs(self, node_ids: list, requeue: bool) -> None:
+        """A shrink takes these nodes (already 'leaving'): stop the jobs on them, which go back to the queue
+        (``requeue``) or fail. Blocks until they have stopped."""
+        with self._lock:
+            executions = [(e, node_id) for e in self._executions.values() for node_id in node_ids
+                          if node_id in e.node_ids]
+        for execution, node_id in executions:
+            execution.request_stop(Failure(NODE_REMOVED, {"node_id": node_id, "requeue": requeue}))
+        for execution, _ in executions:
+            if not execution.done.wait(STOP_WAIT_SECONDS):
+                log.error("job %s did not stop within %s s", execution.name, STOP_WAIT_SECONDS)
 
     # ---- stopping ----------------------------------------------------------------------------
 

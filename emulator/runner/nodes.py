@@ -30,10 +30,12 @@ SETUP_TASK_STOP_GRACE = 1.0
 class ClusterAllocator:
     """Brings each cluster's nodes to its target count, one background thread per resizing cluster."""
 
-    def __init__(self, store: JobStore, shares: SharePaths, on_change: Callable[[], None]) -> None:
+    def __init__(self, store: JobStore, shares: SharePaths, on_change: Callable[[], None],
+                 stop_node_jobs: Callable[[list, bool], None] = lambda node_ids, requeue: None) -> None:
         self.store = store
         self.shares = shares
         self._on_change = on_change  # wakes the scheduler: nodes became idle
+        self._stop_node_jobs = stop_node_jobs  # (node ids, requeue): stop the jobs on nodes a shrink takes
         self._lock = threading.Lock()
         self._threads: dict[int, threading.Thread] = {}
         self._dirty: set[int] = set()      # changed while its thread runs: look again before finishing
@@ -142,11 +144,21 @@ class ClusterAllocator:
             worker.join()
 
     def _shrink(self, cluster: ClusterRecord, nodes: list, surplus: int) -> bool:
-        """Remove up to ``surplus`` nodes that run nothing (unusable first, then the newest); False if none could go."""
+        """Remove up to ``surplus`` nodes: those that run nothing first (unusable, then the newest); then, unless
+        the cluster's policy is to wait for them, busy ones (the newest), whose jobs are requeued or terminated.
+        False if none could go."""
         candidates = sorted((n for n in nodes if n.state in ("idle", "unusable")),
                             key=lambda n: (n.state != "unusable", -n.seq))
         leaving = [n.node_id for n in candidates[:surplus]
                    if self.store.set_node_state(n.node_id, "leaving", only_from=n.state)]
+        if len(leaving) < surplus and cluster.shrink_policy in ("requeue", "terminate"):
+            busy = sorted((n for n in nodes if n.state == "running"), key=lambda n: -n.seq)[:surplus - len(leaving)]
+            taken = [n.node_id for n in busy if self.store.set_node_state(n.node_id, "leaving", only_from="running")]
+            if taken:
+                log.info("cluster %s: %s the jobs on %d node(s) it removes", cluster.name,
+                         "requeues" if cluster.shrink_policy == "requeue" else "terminates", len(taken))
+                self._stop_node_jobs(taken, cluster.shrink_policy == "requeue")
+                leaving += taken
         if not leaving:
             return False
         self._pause(LEAVE_SECONDS)

@@ -28,6 +28,13 @@ SETUP_FAILED = "setup"               # [node_id, exit_code] a node's setup task 
 SETUP_LAUNCH_FAILED = "setup_launch"  # [node_id, reason]
 STOPPED = "stopped"                  # [reason: what the service passed to stop_jobs]
 PREEMPTED = "preempted"              # [node_id] a node of the job was preempted: the job goes back to the queue
+NODE_REMOVED = "node_removed"        # [node_id, requeue] a shrink took a node of the job: requeued, or failed
+
+
+def requeues(failure: Optional["Failure"]) -> bool:
+    """Whether a job that ended with ``failure`` goes back to the queue instead of ending."""
+    return failure is not None and (failure.kind == PREEMPTED or (failure.kind == NODE_REMOVED and
+                                                                  failure.details.get("requeue")))
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,7 @@ class ClusterRecord:
     directory_mounts: tuple = ()  # DirectoryMounts of every node, under ``<node>/mounts``
     synced_mounts: tuple = ()   # SyncedMounts of every node, under ``<node>/mounts``: filled when the node is
                                 # prepared, drained after each job that ran on it
+    shrink_policy: str = "wait"  # when a shrink needs busy nodes: requeue or terminate their jobs, or wait for them
 
 
 @dataclass(frozen=True)

@@ -203,3 +203,50 @@ def test_cli_preemption_rate_is_checked(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "error: the preemption rate must be 0 or more preemptions per node-hour, not -2.0",
         "error: the preemption rate must be 0 or more preemptions per node-hour, not nan"]
+
+
+# ---- shrinking a cluster whose nodes are busy: nodeDeallocationOption --------------------------------
+
+@pytest.mark.parametrize("option", ["requeue", "terminate", "waitforjobcompletion"])
+def test_a_shrink_of_busy_nodes_follows_the_node_deallocation_option(batchai_client, workspace, share, emulator,
+                                                                     option):
+    cluster = make_cluster(batchai_client, emulator, nodes=2)
+    for name in ("first", "second"):
+        submit(batchai_client, name, job_parameters(cluster.id, "echo $$; sleep 60"))
+        wait_for_state(batchai_client, name, ("running",))
+    batchai_client.clusters.update(RG, WS, "cluster", models.ClusterUpdateParameters(scale_settings=models.ScaleSettings(
+        manual=models.ManualScaleSettings(target_node_count=1, node_deallocation_option=option))))
+    if option == "waitforjobcompletion":  # the jobs finish first; the cluster stays resizing meanwhile
+        assert not wait_for_quiet(lambda: steady_with(batchai_client, 1))
+        assert [batchai_client.jobs.get(RG, WS, EXP, n).execution_state for n in ("first", "second")] == [
+            "running", "running"]
+        batchai_client.jobs.begin_terminate(RG, WS, EXP, "second").result()
+        wait_for(lambda: steady_with(batchai_client, 1))
+    else:  # the newest node goes at once, and with it the job on it
+        wait_for(lambda: steady_with(batchai_client, 1))
+        second = wait_for_state(batchai_client, "second", ("queued", "failed"))
+        if option == "requeue":
+            assert second.execution_state == "queued" and second.execution_info is None
+        else:
+            assert second.execution_state == "failed"
+            assert [e.code for e in second.execution_info.errors] == ["JobTerminatedByResize"]
+    assert batchai_client.jobs.get(RG, WS, EXP, "first").execution_state == "running"
+    batchai_client.jobs.begin_terminate(RG, WS, EXP, "first").result()
+    if option == "requeue":  # it runs again on the node left
+        wait_for_state(batchai_client, "second", ("running",))
+        batchai_client.jobs.begin_terminate(RG, WS, EXP, "second").result()
+
+
+def wait_for_quiet(predicate, seconds: float = 1.0):
+    """``predicate``'s value if it comes true within ``seconds``, else None (a bounded look, not an assertion)."""
+    try:
+        return wait_for(predicate, seconds)
+    except AssertionError:
+        return None
+
+
+def test_low_priority_node_ids_end_in_p(batchai_client, workspace, share, emulator):
+    make_cluster(batchai_client, emulator, "low", vm_priority="lowpriority")
+    make_cluster(batchai_client, emulator, "dedicated")
+    assert node_ids(batchai_client, "low")[0].endswith("z-p")  # as the service's recorded node ids
+    assert node_ids(batchai_client, "dedicated")[0].endswith("z")
