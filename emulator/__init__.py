@@ -15,6 +15,7 @@ from typing import Optional, Union
 from .core.arm import ArmApplication, Operations
 from .core.bearer import EmulatorCredential
 from .core.context import Context
+from .core.controls import PreemptionRefused, check_rate
 from .core.datadir import DataDirInUse, create_private_file, lock, make_private
 from .core.routing import Router
 from .core.secrets import load_identity
@@ -22,7 +23,7 @@ from .core.serving import Server
 from .core.store import Store
 from .core.tls import DEFAULT_HOSTS, ensure_certificate
 
-__all__ = ["DataDirInUse", "Emulator", "start"]
+__all__ = ["DataDirInUse", "Emulator", "PreemptionRefused", "start"]
 log = logging.getLogger("emulator")
 
 
@@ -74,6 +75,22 @@ class Emulator:
         Cluster Dedicated vCPUs", "Clusters"), in one location or (None) all; kept in the data dir."""
         self._context.services["batchai"].backend.quotas.set_limit(name, limit, location)
 
+    def preempt_node(self, resource_group: str, workspace: str, cluster: str, node_id: Optional[str] = None) -> str:
+        """Preempt one node of a ``vmPriority: lowpriority`` cluster as the service did: the node leaves,
+        the job on it (on all its nodes) stops at once and is queued again (executionState ``queued``,
+        no executionInfo; what it wrote to shares stays), the cluster resizes to a replacement node and
+        the job runs again when enough nodes are idle. ``node_id`` None: the first node running a job,
+        else the first idle one. Blocks until the job is back in the queue; returns the node's id.
+        Raises PreemptionRefused (a ValueError, one line) for an unknown cluster or node, a dedicated
+        cluster, or a cluster with no idle or running node."""
+        return self._context.services["batchai"].backend.preemptions.preempt(resource_group, workspace, cluster,
+                                                                            node_id)
+
+    def set_preemption_rate(self, rate: float, seed: Optional[int] = None) -> None:
+        """Preempt idle and running low-priority nodes at random, ``rate`` times per node-hour on average
+        (0 stops it); ``seed`` makes the draws repeatable."""
+        self._context.services["batchai"].backend.preemptions.set_rate(rate, seed)
+
     @property
     def blob_suffix(self) -> str:
         """The storage suffix azure-ai-ml puts after ``<account>.blob.``: ``core.localhost:PORT``."""
@@ -123,28 +140,31 @@ class Emulator:
 
 def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port: int = 0,
           account_name: Optional[str] = None, account_key: Optional[str] = None,
-          token: Optional[str] = None, subscription_id: Optional[str] = None, blob_port: int = 0) -> Emulator:
+          token: Optional[str] = None, subscription_id: Optional[str] = None, blob_port: int = 0,
+          preemption_rate: float = 0.0, preemption_seed: Optional[int] = None) -> Emulator:
     """Start the emulator and return it once it accepts requests.
 
     ``data_dir`` holds all state (database, share contents, nodes, certificate); None means a
     temporary directory removed by ``stop()``. It is made private to its owner (0700) and locked:
     a second emulator on it gets DataDirInUse. Ports 0 pick free ones. Identity values left
-    None are read from ``data_dir`` or made at random the first time.
+    None are read from ``data_dir`` or made at random the first time. ``preemption_rate``: random
+    preemptions of low-priority nodes per node-hour (see ``Emulator.set_preemption_rate``).
     """
+    preemption_rate = check_rate(preemption_rate)
     temporary = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="batchai-emulator-")) if temporary else Path(data_dir).resolve()
     make_private(root)
     data_dir_lock = lock(root)
     try:
         return _start(root, temporary, data_dir_lock, arm_port, files_port, account_name, account_key, token,
-                      subscription_id, blob_port)
+                      subscription_id, blob_port, preemption_rate, preemption_seed)
     except BaseException:
         data_dir_lock.release()
         raise
 
 
 def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port: int, account_name, account_key,
-           token, subscription_id, blob_port: int) -> Emulator:
+           token, subscription_id, blob_port: int, preemption_rate: float, preemption_seed) -> Emulator:
     # Imported here so that `import emulator` stays light for clients that only read settings.
     from . import azureml, batchai, blob, files, resourcemanager
 
@@ -159,7 +179,8 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
     context = Context(data_dir=root, store=store, identity=identity, arm_url=arm_server.url,
                       files_url="{}/{}".format(files_server.url, identity.account_name),
                       operations=Operations(store, arm_server.url, identity.subscription_id),
-                      blob_url="{}/{}".format(blob_server.url, identity.account_name))
+                      blob_url="{}/{}".format(blob_server.url, identity.account_name),
+                      preemption_rate=preemption_rate, preemption_seed=preemption_seed)
     # Order matters: Batch AI mounts Files shares, Resource Manager deletes Batch AI resources.
     for name, package in (("files", files), ("blob", blob), ("batchai", batchai),
                           ("resourcemanager", resourcemanager)):

@@ -33,6 +33,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quota", action="append", default=[], metavar="NAME=LIMIT",
                         help="set a Batch AI quota as usages names it, e.g. 'Standard NC Family Cluster "
                              "Dedicated vCPUs=48' (repeatable; kept in the data dir)")
+    parser.add_argument("--preemption-rate", type=float, default=0.0, metavar="PER_NODE_HOUR",
+                        help="preempt low-priority nodes at random, this many times per node-hour on average "
+                             "(their jobs are requeued; default 0: never)")
+    parser.add_argument("--preemption-seed", type=int, help="seed of the random preemptions (repeatable runs)")
     parser.add_argument("--log-level", default="WARNING", help="logging level (DEBUG shows each request)")
     return parser.parse_args(argv)
 
@@ -45,7 +49,8 @@ def main(argv=None) -> int:
     become_subreaper()
     try:
         emulator = start(args.data_dir, args.arm_port, args.files_port, args.account_name,
-                         args.account_key, args.token, args.subscription_id, args.blob_port)
+                         args.account_key, args.token, args.subscription_id, args.blob_port,
+                         args.preemption_rate, args.preemption_seed)
     except (OSError, ValueError) as exc:
         print("error: {}".format(exc), file=sys.stderr)
         return 2

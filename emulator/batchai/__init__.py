@@ -3,7 +3,8 @@ run on this machine, served to azure-mgmt-batchai 7.0.0.
 
 Layout as in moto: ``models`` (state in SQLite and its REST JSON, ``BatchAIBackend``), ``responses``
 (handlers), ``urls`` (routes), ``validation`` (request bodies, names, the secret filter),
-``exceptions`` (every error); for the runner: ``jobstore`` (the job and node records it reads and
+``exceptions`` (every error); ``autoscale`` and ``preemption`` (low-priority nodes) change clusters
+in the background; for the runner: ``jobstore`` (the job and node records it reads and
 writes) and ``launches`` (what a started job runs, per toolkit). Processes and threads are the
 runner's (``emulator.runner``), which knows nothing of Batch AI.
 """
@@ -13,6 +14,7 @@ from ..core.context import Context, Service
 from ..runner import JobRunner
 from .autoscale import AutoScaler
 from .models import BatchAIBackend
+from .preemption import Preemptions
 from .responses import BatchAIResponses
 from .urls import url_paths
 
@@ -32,8 +34,11 @@ def create_service(ctx: Context) -> Service:
     runner.start()
     autoscaler = AutoScaler(ctx.store, runner.allocator.reconcile, backend.quotas.headroom)
     autoscaler.start()
+    backend.preemptions = Preemptions(ctx.store, runner.preempt_node, ctx.preemption_rate, ctx.preemption_seed)
+    backend.preemptions.start()
 
     def close() -> None:
+        backend.preemptions.close()
         autoscaler.close()
         runner.close()
         backend.work.close(CLOSE_WAIT_SECONDS)

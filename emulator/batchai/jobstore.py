@@ -284,8 +284,23 @@ class BatchAIJobStore:
                                "exit_code = ?, errors = ?, pid = NULL, pid_start_time = NULL WHERE id = ?",
                                (outcome.state, now, now, outcome.exit_code,
                                 json.dumps(job_errors) if job_errors else None, job_id))
-            self.store.execute("UPDATE bai_nodes SET state = 'idle', job_id = NULL, state_time = ? WHERE job_id = ?",
-                               (now, job_id))
+            self._free_nodes(job_id, now)
+
+    def job_requeued(self, job_id: int) -> None:
+        """A job whose node was preempted is queued again, as the service did: executionInfo goes (it is
+        shown only once the job runs; startTime is then its latest start) and its other nodes are idle."""
+        now = utc_now()
+        with self.store.transaction():
+            self.store.execute("UPDATE bai_jobs SET execution_state = 'queued', execution_state_time = ?, "
+                               "start_time = NULL, end_time = NULL, exit_code = NULL, errors = NULL, pid = NULL, "
+                               "pid_start_time = NULL WHERE id = ?", (now, job_id))
+            self._free_nodes(job_id, now)
+
+    def _free_nodes(self, job_id: int, now: str) -> None:
+        """The job's nodes take jobs again, but for one that is leaving (a preempted node)."""
+        self.store.execute("UPDATE bai_nodes SET state = 'idle', job_id = NULL, state_time = ? WHERE job_id = ? "
+                           "AND state = 'running'", (now, job_id))
+        self.store.execute("UPDATE bai_nodes SET job_id = NULL WHERE job_id = ?", (job_id,))
 
     def interrupted_jobs(self) -> list:
         """Jobs recorded as started when the emulator (re)starts: their runner is gone."""

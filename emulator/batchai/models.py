@@ -115,6 +115,7 @@ class BatchAIBackend:
         self.records = BatchAIJobStore(self.store, self.subscription_id, self.nodes_root, self.unlisted_output_notes,
                                        self.file_servers.mount, blob_mounts.mount)
         self.runner = None  # the JobRunner, attached by create_service
+        self.preemptions = None  # low-priority nodes taken away (preemption.py), attached by create_service
         self.quotas = Quotas(self.store, self.cluster_demands)
 
     # ---- neighbours --------------------------------------------------------------------------

@@ -17,6 +17,8 @@ Threads:
   a job of nodeCount k takes k nodes; a job that does not fit blocks the ones behind it);
 - one thread per running job (``JobExecution``) that waits on its process tree;
 - one allocation thread per resizing cluster (``ClusterAllocator``).
+``preempt_node`` takes a node away as the service took low-priority VMs: its job is requeued and
+the cluster gets a replacement node.
 State lives only in the service's store and on disk, so start-up recovers: jobs that were running
 are reported failed (``INTERRUPTED``) and their leftover processes killed, node states are reset.
 """
@@ -28,7 +30,7 @@ import threading
 from .execution import JobExecution, stop_failure
 from .nodes import ClusterAllocator
 from .processes import GRACE_SECONDS, kill_leftovers
-from .records import CLUSTER_MISSING, INTERRUPTED, Failure, JobStore, Outcome, SharePaths
+from .records import CLUSTER_MISSING, INTERRUPTED, PREEMPTED, Failure, JobStore, Outcome, SharePaths
 
 __all__ = ["GRACE_SECONDS", "JobRunner"]
 log = logging.getLogger("emulator.runner")
@@ -129,15 +131,39 @@ class JobRunner:
         execution.start()
 
     def job_finished(self, execution: JobExecution, outcome: Outcome) -> None:
-        """Called by a job's thread at its end: record the outcome, free the nodes, schedule again."""
+        """Called by a job's thread at its end: record the outcome (a preempted job goes back to the
+        queue), free the nodes, schedule again."""
         try:
-            self.store.job_finished(execution.job_id, outcome)
-            log.info("job %s %s (exit code %s)", execution.name, outcome.state, outcome.exit_code)
+            if outcome.failure is not None and outcome.failure.kind == PREEMPTED:
+                self.store.job_requeued(execution.job_id)
+                log.info("job %s requeued: node %s was preempted", execution.name, outcome.failure.details["node_id"])
+            else:
+                self.store.job_finished(execution.job_id, outcome)
+                log.info("job %s %s (exit code %s)", execution.name, outcome.state, outcome.exit_code)
         finally:
             with self._lock:
                 self._executions.pop(execution.job_id, None)
             execution.done.set()
             self.notify()
+
+    # ---- preemption --------------------------------------------------------------------------
+
+    def preempt_node(self, cluster_id: int, node_id: str) -> bool:
+        """A node is taken away, as a low-priority VM is: the job on it stops at once on all its nodes
+        and goes back to the queue (what it wrote to shares stays), the node leaves, and the cluster
+        resizes to get a replacement. Blocks until the job has stopped. False if there is no such node."""
+        with self._lock:  # no claim in between: the scheduler claims only idle nodes, under this lock
+            if not any(node.node_id == node_id for node in self.store.nodes(cluster_id)) or \
+                    not self.store.set_node_state(node_id, "leaving"):
+                return False
+            execution = next((e for e in self._executions.values() if node_id in e.node_ids), None)
+        log.info("node %s preempted%s", node_id, " while running job {}".format(execution.name) if execution else "")
+        if execution is not None:
+            execution.request_stop(Failure(PREEMPTED, {"node_id": node_id}), at_once=True)
+            if not execution.done.wait(STOP_WAIT_SECONDS):
+                log.error("job %s did not stop within %s s", execution.name, STOP_WAIT_SECONDS)
+        self.allocator.replace_node(cluster_id, node_id)
+        return True
 
     # ---- stopping ----------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from typing import Optional
 from . import launching
 from .mounts import MountError, drain_synced, fill_synced, mount_shares
 from .processes import ExecutionLog, ProcessGroup
-from .records import (FAILED, INTERNAL, LAUNCH_FAILED, PREPARATION_FAILED, STOPPED, WALL_CLOCK, Failure, JobLaunch,
-                      LaunchRefused, Outcome, QueuedJob)
+from .records import (FAILED, INTERNAL, LAUNCH_FAILED, PREEMPTED, PREPARATION_FAILED, STOPPED, WALL_CLOCK, Failure,
+                      JobLaunch, LaunchRefused, Outcome, QueuedJob)
 from .environment import redact
 
 log = logging.getLogger("emulator.runner")
@@ -52,15 +52,23 @@ class JobExecution:
     def start(self) -> None:
         self._thread.start()
 
-    def request_stop(self, failure: Failure) -> None:
-        """Stop the job (SIGTERM to every process, SIGKILL after the grace period); it fails with ``failure``.
-        The first reason wins (a terminated job stays terminated when the emulator then stops)."""
+    @property
+    def node_ids(self) -> list:
+        return [node.node_id for node in self._nodes]
+
+    def request_stop(self, failure: Failure, at_once: bool = False) -> None:
+        """Stop the job (SIGTERM to every process, SIGKILL after the grace period; ``at_once``: SIGKILL now,
+        as when a node vanishes); it ends with ``failure``. The first reason wins (a terminated job stays
+        terminated when the emulator then stops)."""
         with self._lock:
             if self._stop_failure is None:
                 self._stop_failure = failure
             process = self._process
         if process is not None:
-            process.stop()
+            if at_once:
+                process.kill()
+            else:
+                process.stop()
 
     # ---- the thread --------------------------------------------------------------------------
 
@@ -106,8 +114,12 @@ class JobExecution:
                         logs[0].write(note)
             for note in launch.final_notes() if launch.final_notes else []:
                 logs[0].write(note)
-            logs[0].write("job {} ended: {}{}".format(
-                self.name, outcome.state, "" if outcome.exit_code is None else ", exit code {}".format(outcome.exit_code)))
+            if outcome.failure is not None and outcome.failure.kind == PREEMPTED:
+                logs[0].write("job {} stopped: node {} was preempted; the job goes back to the queue".format(
+                    self.name, outcome.failure.details["node_id"]))
+            else:
+                logs[0].write("job {} ended: {}{}".format(self.name, outcome.state, "" if outcome.exit_code is None
+                                                          else ", exit code {}".format(outcome.exit_code)))
         finally:
             for execution_log in logs:
                 execution_log.close()

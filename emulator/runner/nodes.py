@@ -56,6 +56,16 @@ class ClusterAllocator:
             self._threads[cluster_id] = thread
         thread.start()
 
+    def replace_node(self, cluster_id: int, node_id: str) -> None:
+        """A node left on its own (preempted, already 'leaving' and running nothing): remove it after the
+        leaving pause, and resize the cluster back to its target with a new node."""
+        self._pause(LEAVE_SECONDS)
+        self.store.remove_node(cluster_id, node_id)
+        cluster = self.store.cluster(cluster_id)
+        if cluster is not None and cluster.accepts_jobs:
+            self.store.set_allocation_state(cluster_id, "resizing", cluster.version)
+            self.reconcile(cluster_id)
+
     def resume_all(self) -> None:
         """After a restart: finish every resize that was under way (and check every count)."""
         for cluster_id in self.store.clusters_to_resume():

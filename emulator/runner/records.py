@@ -27,6 +27,7 @@ CLUSTER_MISSING = "cluster_missing"  # [cluster] the job's cluster is gone
 SETUP_FAILED = "setup"               # [node_id, exit_code] a node's setup task failed
 SETUP_LAUNCH_FAILED = "setup_launch"  # [node_id, reason]
 STOPPED = "stopped"                  # [reason: what the service passed to stop_jobs]
+PREEMPTED = "preempted"              # [node_id] a node of the job was preempted: the job goes back to the queue
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Task:
 class NodeRecord:
     node_id: str
     seq: int                    # 0, 1, ... in the order the cluster got them
-    state: str                  # preparing | idle | running | unusable | leaving
+    state: str                  # preparing | idle | running | unusable | leaving (shrinking or preempted)
     ip: str                     # private address, 10.0.0.4 onward as Azure subnets hand them out
     directory: Path             # the node's own place on this machine
 
@@ -201,7 +202,9 @@ class JobStore(Protocol):
     def launch(self, job_id: int, nodes: list) -> JobLaunch: ...   # may raise LaunchRefused
     def job_process(self, job_id: int, pid: int, start_time: Optional[int]) -> None: ...
     def job_terminating(self, job_ids: list) -> None: ...
-    def job_finished(self, job_id: int, outcome: Outcome) -> None: ...   # frees its nodes
+    def job_finished(self, job_id: int, outcome: Outcome) -> None: ...   # frees its running nodes
+    def job_requeued(self, job_id: int) -> None: ...         # a preempted job: queued again, its running nodes
+                                                             # freed (only services that preempt nodes call it)
     def interrupted_jobs(self) -> list: ...                  # (job_id, name, pid, pid_start_time[, marker])
 
     # nodes

@@ -82,11 +82,11 @@ def make_workspace(resource_client, batchai_client, rg: str = RG, ws: str = WS, 
 
 
 def make_cluster(batchai_client, emu, name: str = "cluster", nodes: int = 1, rg: str = RG, ws: str = WS,
-                 wait: bool = True, **node_setup) -> models.Cluster:
+                 wait: bool = True, vm_priority: str = "dedicated", **node_setup) -> models.Cluster:
     """A cluster with the quickstart share mounted at ``azurefileshare``; by default waits until steady."""
     node_setup.setdefault("mount_volumes", models.MountVolumes(azure_file_shares=[file_share_reference(emu)]))
     parameters = models.ClusterCreateParameters(
-        vm_size="STANDARD_NC6",
+        vm_size="STANDARD_NC6", vm_priority=vm_priority,
         scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=nodes)),
         user_account_settings=models.UserAccountSettings(admin_user_name="demo", admin_user_password="Pa55word!x"),
         node_setup=models.NodeSetup(**node_setup))
