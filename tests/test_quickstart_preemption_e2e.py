@@ -14,9 +14,6 @@ EPOCHS = 8  # the first checkpoint comes after epoch 1: the rest leaves the watc
 
 
 def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
-    emulator = pytest.importorskip("emulator")
-    if not hasattr(emulator.Emulator, "preempt_node"):
-        pytest.skip("this emulator does not preempt nodes")
     process = start_quickstart(tmp_path, "--epochs", str(EPOCHS), "--preempt-once")  # the README's command
     output, _ = process.communicate(timeout=900)
     assert process.returncode == 0, output
