@@ -3,18 +3,26 @@ first checkpoint; the job is requeued, reruns on the replacement node and resume
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from test_config import write_config
 from test_quickstart_e2e import ROOT, assert_nothing_left, start_quickstart
 
-EPOCHS = 8  # the first checkpoint comes after epoch 1: the rest leaves the watcher time to preempt
+# The README's command. The first checkpoint comes after epoch 1: the rest leaves the watcher time to preempt.
+README_COMMAND = ".venv/bin/python quickstart.py --mnist-dir tests/data/mnist-small --epochs 8 --preempt-once"
+EPOCHS = 8
+
+
+def test_readme_shows_the_command_run_here():
+    assert README_COMMAND in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
-    process = start_quickstart(tmp_path, "--epochs", str(EPOCHS), "--preempt-once")  # the README's command
+    process = start_quickstart(tmp_path, *README_COMMAND.split("tests/data/mnist-small")[1].split())
     output, _ = process.communicate(timeout=900)
     assert process.returncode == 0, output
     lines = output.splitlines()
@@ -44,6 +52,25 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
     for deleted in ("job myjob", "cluster mycluster", "workspace myworkspace", "file share batchaiquickstart",
                     "resource group batchaiquickstartrg"):
         assert "Deleted " + deleted in lines
+    assert_nothing_left(tmp_path)
+
+
+def test_ctrl_c_after_the_rerun_terminates_the_requeued_job_and_cleans_up(tmp_path):
+    process = start_quickstart(tmp_path, "--epochs", "200", "--preempt-once")
+    seen = []
+    deadline = time.monotonic() + 600
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("Resumed from "):
+            break
+        assert time.monotonic() < deadline, "".join(seen)
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(seen) + rest
+    assert process.returncode == 130, output
+    assert "Emulator: preempted node " in output
+    assert "Terminated job myjob" in output and "Deleted resource group batchaiquickstartrg" in output
+    assert "Traceback" not in output
     assert_nothing_left(tmp_path)
 
 
