@@ -10,6 +10,8 @@ the model, and delete everything.
 By default it runs against a local emulator of Resource Manager, Batch AI and Azure Files
 (Azure Batch AI was retired on 2019-03-31); ``--target azure`` makes the same SDK calls to
 Azure. Each step is one function of batchai_quickstart.steps that can be copied alone.
+``--low-priority`` makes the cluster's nodes preemptible; ``--preempt-once`` (local target) has the
+emulator preempt one after the job's first checkpoint, to show the job requeued and resumed.
 """
 from __future__ import annotations
 
