@@ -73,8 +73,9 @@ NOTES = {
     "FileServers_Create": "the export is a directory on this machine, mounted by clusters (mountVolumes.fileServers)",
     "FileServers_Delete": "not in azure-mgmt-batchai 7.0.0 (the specification dropped it later); plain REST works",
     "FileServers_Get": "not in azure-mgmt-batchai 7.0.0 (the specification dropped it later); plain REST works",
-    "Clusters_Create": "nodes are directories on this machine; Azure file share mounts only; refused early past a "
-                       "quota; autoScale grows with queued jobs and shrinks when idle, in seconds",
+    "Clusters_Create": "nodes are directories on this machine; mounts file shares, file servers and blob containers "
+                       "(copied); refused early past a quota; autoScale grows with queued jobs and shrinks when idle, "
+                       "in seconds; lowpriority nodes can be preempted (their jobs are requeued)",
     "Clusters_Update": "resizes within the quota; switches between manual and autoScale",
     "Clusters_ListRemoteLoginInformation": "127.0.0.1 and a port per node; no SSH server listens there",
 }

@@ -178,3 +178,28 @@ def test_a_training_preempted_after_a_checkpoint_resumes_to_the_same_result(batc
     assert resumed_after >= 0 and "(epoch {} of {} done).".format(resumed_after + 1, EPOCHS) in rerun
     assert epoch_results(first_run)[:resumed_after + 1] == expected[:resumed_after + 1]
     assert epoch_results(rerun) == expected[resumed_after + 1:]  # the same epochs and final test error
+
+
+def test_readme_preemption_example_runs(batchai_client, workspace, share, emulator):
+    """The README's example, run as written against this emulator."""
+    from pathlib import Path
+    make_cluster(batchai_client, emulator, "lowcluster", vm_priority="lowpriority")
+    [node] = node_ids(batchai_client, "lowcluster")
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    code = text.split("### Preempting low-priority nodes", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope = {"emu": emulator}
+    exec(compile(code, "README.md (Preempting low-priority nodes)", "exec"), scope)
+    assert scope["node_id"] == node
+    emulator.set_preemption_rate(0)
+    wait_for(lambda: steady_with(batchai_client, 1, "lowcluster"))
+    assert node not in node_ids(batchai_client, "lowcluster")
+
+
+def test_cli_preemption_rate_is_checked(tmp_path, capsys):
+    from emulator.__main__ import main
+
+    assert main(["--data-dir", str(tmp_path / "emu"), "--preemption-rate", "-2"]) == 2
+    assert main(["--data-dir", str(tmp_path / "emu"), "--preemption-rate", "nan"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: the preemption rate must be 0 or more preemptions per node-hour, not -2.0",
+        "error: the preemption rate must be 0 or more preemptions per node-hour, not nan"]
