@@ -10,20 +10,23 @@ the model, and delete everything.
 By default it runs against a local emulator of Resource Manager, Batch AI and Azure Files
 (Azure Batch AI was retired on 2019-03-31); ``--target azure`` makes the same SDK calls to
 Azure. Each step is one function of batchai_quickstart.steps that can be copied alone.
+``--low-priority`` makes the cluster's nodes preemptible; ``--preempt-once`` (local target) has the
+emulator preempt one after the job's first checkpoint, to show the job requeued and resumed.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from batchai_quickstart import steps
+from batchai_quickstart import preemption_demo, steps
 from batchai_quickstart.azure_errors import describe_azure_error
 from batchai_quickstart.clients import create_clients
-from batchai_quickstart.config import ConfigError, find_config, load_config, warn_if_readable_by_others
+from batchai_quickstart.config import ConfigError, find_config, load_config, open_config, warn_if_readable_by_others
 from batchai_quickstart.mnist import MnistError
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +45,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mirror", action="append", metavar="URL",
                         help="MNIST mirror base URL to download from (repeatable; default: $MNIST_MIRROR, else the "
                              "public mirrors)")
+    parser.add_argument("--low-priority", action="store_true",
+                        help="low-priority nodes: cheaper, but preemptible (overrides [resources] vm_priority)")
+    parser.add_argument("--preempt-once", action="store_true",
+                        help="local target: preempt the job's node once after its first checkpoint, to show the "
+                             "requeue and the resumed training (implies --low-priority)")
     parser.add_argument("--keep", action="store_true", help="keep the resources at the end (scripts/cleanup.py deletes them)")
     parser.add_argument("--show-sas", action="store_true", help="print download URLs with their SAS signatures")
     return parser.parse_args(argv)
@@ -51,7 +59,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     # 1. Read the configuration.
-    config = load_config(find_config(args.config, HERE), target=args.target, epochs=args.epochs, nodes=args.nodes)
+    config = _read_config(args)
     warn_if_readable_by_others(config.path)
     print("Configuration: {} (target: {})".format(config.path, config.target))
 
@@ -80,8 +88,9 @@ def main(argv=None) -> int:
         cluster = steps.create_cluster(
             clients.batchai, config.resource_group, config.workspace, config.cluster, config.vm_size,
             config.node_count, config.admin_user_name, clients.admin_user_password, clients.storage_account_name,
-            clients.storage_account_key, clients.azure_file_url(config.share))
-        print("Created cluster {} ({} x {})".format(config.cluster, config.node_count, config.vm_size))
+            clients.storage_account_key, clients.azure_file_url(config.share), vm_priority=config.vm_priority)
+        print("Created cluster {} ({} x {}{})".format(config.cluster, config.node_count, config.vm_size,
+                                                       ", low priority" if config.vm_priority == "lowpriority" else ""))
 
         # 8. Monitor the cluster until its nodes are ready.
         steps.wait_for_cluster(clients.batchai, config.resource_group, config.workspace, config.cluster,
@@ -95,9 +104,10 @@ def main(argv=None) -> int:
         print("Created job {} in experiment {}{}".format(config.job, config.experiment, "" if config.node_count == 1
                                                          else " ({} nodes, one process each)".format(config.node_count)))
 
-        # 10. Monitor the job, following its training progress in stderr.txt.
-        job = steps.monitor_job(clients.batchai, config.resource_group, config.workspace, config.experiment,
-                                config.job, clients.monitor_interval, on_output=_write_through)
+        # 10. Monitor the job, following its training progress in stderr.txt (--preempt-once: preempting its node).
+        with preemption_demo.preempt_once(clients, config) if args.preempt_once else nullcontext():
+            job = steps.monitor_job(clients.batchai, config.resource_group, config.workspace, config.experiment,
+                                    config.job, clients.monitor_interval, on_output=_write_through)
         print(steps.job_summary(job))
 
         # 11. List the stdout and stderr files, and 12. the model files, with their download URLs.
@@ -129,6 +139,15 @@ def main(argv=None) -> int:
     if interrupted:
         return 130
     return 0 if cleaned_up and job is not None and job.execution_state == "succeeded" else 1
+
+
+def _read_config(args: argparse.Namespace):
+    """Step 1: the configuration file with the command line's overrides."""
+    path = find_config(args.config, HERE)
+    if args.preempt_once:  # checked first: the azure target's own checks would hide this one
+        preemption_demo.require_local_target(open_config(path, args.target)[1])
+    return load_config(path, target=args.target, epochs=args.epochs, nodes=args.nodes,
+                       vm_priority="lowpriority" if args.low_priority or args.preempt_once else None)
 
 
 def _clean_up(clients, config, stop_job: bool, keep: bool) -> bool:

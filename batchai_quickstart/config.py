@@ -15,6 +15,7 @@ from typing import Optional
 
 PLACEHOLDER = "FILL-IN-HERE"
 TARGETS = ("local", "azure")
+VM_PRIORITIES = ("dedicated", "lowpriority")
 
 # Name rules of the services (Batch AI 2018-05-01 spec, Resource Manager, Azure Files).
 _BATCHAI_NAME = re.compile(r"^[-\w_]{1,64}$")
@@ -61,6 +62,7 @@ class QuickstartConfig(ServicePrincipalSettings):
     vm_size: str
     node_count: int
     admin_user_name: str
+    vm_priority: str
     # [job]
     experiment: str
     job: str
@@ -92,8 +94,8 @@ def find_config(explicit: Optional[str], here: Path) -> Path:
 
 
 def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] = None,
-                nodes: Optional[int] = None) -> QuickstartConfig:
-    """Read ``path`` and check every value; ``target``, ``epochs`` and ``nodes`` override the file's."""
+                nodes: Optional[int] = None, vm_priority: Optional[str] = None) -> QuickstartConfig:
+    """Read ``path`` and check every value; ``target``, ``epochs``, ``nodes`` and ``vm_priority`` override the file's."""
     reader, chosen_target = open_config(path, target)
     on_azure = chosen_target == "azure"
     config = QuickstartConfig(
@@ -110,6 +112,7 @@ def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] 
         node_count=nodes if nodes is not None else reader.integer("resources", "node_count", 1, 100),
         admin_user_name=reader.name("resources", "admin_user_name", re.compile(r"^[a-zA-Z][-\w.]{0,31}$"),
                                     "a user name of 1-32 letters, digits, '-', '_' or '.'"),
+        vm_priority=vm_priority or reader.choice("resources", "vm_priority", VM_PRIORITIES, default="dedicated"),
         admin_user_password=reader.get("resources", "admin_user_password", required=on_azure),
         experiment=reader.name("job", "experiment", _BATCHAI_NAME, "1-64 letters, digits, '-' or '_'"),
         job=reader.name("job", "job", _BATCHAI_NAME, "1-64 letters, digits, '-' or '_'"),
@@ -121,6 +124,8 @@ def load_config(path: Path, target: Optional[str] = None, epochs: Optional[int] 
         raise ConfigError("--epochs must be at least 1")
     if nodes is not None and not 1 <= nodes <= 100:
         raise ConfigError("--nodes must be from 1 to 100 (a Batch AI cluster has at most 100 nodes)")
+    if config.vm_priority not in VM_PRIORITIES:
+        raise ConfigError("the VM priority must be 'dedicated' or 'lowpriority', not {!r}".format(config.vm_priority))
     if on_azure:
         _read_azure_section(reader, config)
     return config
@@ -201,6 +206,16 @@ class _Reader:
         """[resources] location, an Azure region."""
         return self.name("resources", "location", re.compile(r"^[a-z0-9]{2,40}$"),
                          "an Azure region in lower case, such as eastus")
+
+    def choice(self, section: str, key: str, choices: tuple, default: str) -> str:
+        """One of ``choices``; ``default`` when the key is absent (config files older than the key)."""
+        if self.parser.has_section(section) and not self.parser.has_option(section, key):
+            return default
+        value = self.get(section, key)
+        if value not in choices:
+            raise ConfigError("{}: [{}] {} must be {}, not {!r}".format(
+                self.path, section, key, " or ".join(repr(c) for c in choices), value))
+        return value
 
     def integer(self, section: str, key: str, low: int, high: int) -> int:
         value = self.get(section, key)

@@ -23,6 +23,7 @@ RELATIVE_MOUNT_POINT = "azurefileshare"
 SCRIPT_NAME = "ConvNet_MNIST.py"
 DATA_FILES = ("Train-28x28_cntk_text.txt", "Test-28x28_cntk_text.txt")
 FINISHED_STATES = ("succeeded", "failed")
+ACTIVE_STATES = ("running", "terminating")
 
 
 # 3. Resource group ----------------------------------------------------------------------------
@@ -106,13 +107,17 @@ def create_workspace(batchai_client: BatchAI, resource_group: str, workspace: st
 def create_cluster(batchai_client: BatchAI, resource_group: str, workspace: str, cluster: str, vm_size: str,
                    node_count: int, admin_user_name: str, admin_user_password: str, storage_account_name: str,
                    storage_account_key: str, azure_file_url: str,
-                   relative_mount_path: str = RELATIVE_MOUNT_POINT):
+                   relative_mount_path: str = RELATIVE_MOUNT_POINT, vm_priority: str = "dedicated"):
     """Create a GPU cluster of ``node_count`` ``vm_size`` nodes with the file share mounted on each.
 
     The share appears on every node at ``$AZ_BATCHAI_MOUNT_ROOT/<relative_mount_path>``.
+    ``vm_priority`` ``lowpriority`` makes nodes that cost less but can be preempted; the service
+    then requeues the job on them (``nodeDeallocationOption`` requeue, the default) and reruns it
+    when a node is back.
     """
     parameters = models.ClusterCreateParameters(
         vm_size=vm_size,
+        vm_priority=vm_priority,
         user_account_settings=models.UserAccountSettings(
             admin_user_name=admin_user_name, admin_user_password=admin_user_password),
         scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=node_count)),
@@ -233,16 +238,22 @@ def monitor_job(batchai_client: BatchAI, resource_group: str, workspace: str, ex
 
     The training script writes its progress to stderr.txt on the share; while the job runs, the
     new bytes are read through the file's download URL with Range requests and passed to
-    ``on_output``. Returns the finished job.
+    ``on_output``. A job whose node is preempted (low priority) or removed goes back to queued
+    and later runs again, appending to the same files: the state line says so, and following
+    goes on where it was. Returns the finished job.
     """
-    state, url, offset = None, None, 0
+    state, started, url, offset = None, None, None, 0
     with requests.Session() as session:
         while True:
             current = batchai_client.jobs.get(resource_group, workspace, experiment, job)
-            if current.execution_state != state:
-                state = current.execution_state
-                on_state(job_state(current))
-            if on_output and state in ("running", "terminating") + FINISHED_STATES:
+            previous, state = state, current.execution_state
+            start_time = getattr(current.execution_info, "start_time", None)
+            # A requeue and rerun between two polls shows only as a later start time.
+            restarted = state == previous == "running" and None not in (started, start_time) and start_time != started
+            if state != previous or restarted:
+                on_state(job_state(current, requeued=restarted or (state == "queued" and previous in ACTIVE_STATES)))
+            started = start_time or started
+            if on_output and state in ACTIVE_STATES + FINISHED_STATES:
                 if url is None:
                     found = find_output_file(batchai_client, resource_group, workspace, experiment, job,
                                              "stdouterr", follow)
@@ -257,12 +268,21 @@ def monitor_job(batchai_client: BatchAI, resource_group: str, workspace: str, ex
             time.sleep(poll_seconds)
 
 
-def job_state(job) -> str:
-    """The state line: ``Job state: running``, naming the nodes when there are several."""
+# Why a running job goes back to queued: on Batch AI only its nodes going away does that (a low-priority
+# node preempted, or a node removed by a resize with nodeDeallocationOption requeue, the default).
+REQUEUED = "requeued: a node it ran on was preempted or removed; it runs again when nodes are free"
+RERUN = "again: it was requeued after a node it ran on was preempted or removed"
+
+
+def job_state(job, requeued: bool = False) -> str:
+    """The state line: ``Job state: running``, naming the nodes when there are several, and why a job was requeued."""
     nodes = getattr(job, "node_count", None)
+    line = "Job state: {}".format(job.execution_state)
     if isinstance(nodes, int) and nodes > 1:
-        return "Job state: {} on {} nodes".format(job.execution_state, nodes)
-    return "Job state: {}".format(job.execution_state)
+        line += " on {} nodes".format(nodes)
+    if requeued:
+        line += " ({})".format(REQUEUED if job.execution_state == "queued" else RERUN)
+    return line
 
 
 def job_summary(job) -> str:

@@ -46,8 +46,24 @@ def test_example_config_loads_on_the_local_target():
 
 
 def test_overrides_win():
-    config = load_config(EXAMPLE, epochs=7, nodes=3)
-    assert (config.epochs, config.node_count) == (7, 3)
+    config = load_config(EXAMPLE, epochs=7, nodes=3, vm_priority="lowpriority")
+    assert (config.epochs, config.node_count, config.vm_priority) == (7, 3, "lowpriority")
+
+
+def test_vm_priority_is_dedicated_by_default_and_read_from_resources(tmp_path):
+    assert load_config(EXAMPLE).vm_priority == "dedicated"
+    assert load_config(write_config(tmp_path, resources__vm_priority="lowpriority")).vm_priority == "lowpriority"
+    # A config.ini written before the key existed keeps the original's dedicated nodes.
+    assert load_config(write_config(tmp_path, resources__vm_priority=None)).vm_priority == "dedicated"
+
+
+@pytest.mark.parametrize("value", ["spot", "LowPriority", ""])
+def test_vm_priority_other_than_dedicated_or_lowpriority_is_a_one_line_error(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"\[resources\] vm_priority") as info:
+        load_config(write_config(tmp_path, resources__vm_priority=value))
+    assert "\n" not in str(info.value)
+    if value:
+        assert "must be 'dedicated' or 'lowpriority', not {!r}".format(value) in str(info.value)
 
 
 @pytest.mark.parametrize("nodes", [0, 101])

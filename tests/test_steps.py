@@ -1,6 +1,7 @@
 """Each quickstart step against mocked Azure clients: the exact SDK models and arguments."""
 from __future__ import annotations
 
+from datetime import datetime
 from types import SimpleNamespace
 from unittest import mock
 
@@ -69,6 +70,17 @@ def test_create_cluster_builds_the_original_cluster():
     assert share.azure_file_url == "https://acct.file.core.windows.net/batchaiquickstart"
     assert share.relative_mount_path == "azurefileshare"
     batchai.clusters.begin_create.return_value.result.assert_called_once_with()
+    assert params.vm_priority == "dedicated"  # the original's nodes
+
+
+def test_create_cluster_with_low_priority_nodes():
+    batchai = mock.MagicMock()
+    steps.create_cluster(batchai, RG, WS, CLUSTER, "STANDARD_NC6", 2, "demoUser", "pw", "acct", "key",
+                         "https://acct.file.core.windows.net/batchaiquickstart", vm_priority="lowpriority")
+    params = batchai.clusters.begin_create.call_args.args[3]
+    assert params.vm_priority == "lowpriority"
+    # what goes on the wire: the spec's vmPriority
+    assert params.serialize()["properties"]["vmPriority"] == "lowpriority"
 
 
 def _cluster(state="steady", idle=1, running=0, preparing=0, unusable=0, current=1, errors=None):
@@ -173,6 +185,71 @@ def test_monitor_job_reports_state_changes_and_follows_stderr():
     assert job.execution_state == "succeeded"
     options = batchai.jobs.list_output_files.call_args.args[4]
     assert isinstance(options, models.JobsListOutputFilesOptions) and options.outputdirectoryid == "stdouterr"
+
+
+def _started_job(state, start_time):
+    return SimpleNamespace(name=JOB, execution_state=state, node_count=1,
+                           execution_info=SimpleNamespace(start_time=start_time, exit_code=None, errors=[]))
+
+
+def test_monitor_job_says_why_a_running_job_is_queued_again_and_follows_the_rerun():
+    batchai = mock.MagicMock()
+    first, rerun = datetime(2026, 11, 29, 9, 0, 0), datetime(2026, 11, 29, 9, 0, 30)
+    # As the service did: running, back to queued (executionInfo absent), running again (a later startTime).
+    batchai.jobs.get.side_effect = [_started_job("running", first), _job("queued"), _job("queued"),
+                                    _started_job("running", rerun), _started_job("succeeded", rerun)]
+    batchai.jobs.list_output_files.return_value = [
+        SimpleNamespace(name="stderr.txt", download_url="http://files/stderr.txt?sig=x")]
+    # The rerun appends to the first run's stderr.txt.
+    written = [b"Finished Epoch[1 of 3]\n", b"Resumed from ConvNet_MNIST_0.pt (epoch 1 of 3 done).\n",
+               b"Finished Epoch[3 of 3]\n"]
+    ends = [len(written[0]), len(written[0]) + len(written[1])]
+    offsets = []
+
+    def fake_read(url, offset, session=None):
+        offsets.append(offset)
+        return written.pop(0)
+
+    states, output = [], []
+    with mock.patch.object(steps, "read_new_output", side_effect=fake_read):
+        job = steps.monitor_job(batchai, RG, WS, EXP, JOB, 0, on_state=states.append, on_output=output.append)
+    assert states == ["Job state: running",
+                      "Job state: queued (requeued: a node it ran on was preempted or removed; it runs again when "
+                      "nodes are free)",
+                      "Job state: running",
+                      "Job state: succeeded"]
+    assert offsets == [0] + ends  # no reads while queued; the rerun's bytes follow the first run's
+    assert "".join(output).splitlines() == ["Finished Epoch[1 of 3]", "Resumed from ConvNet_MNIST_0.pt (epoch 1 of 3 done).",
+                                            "Finished Epoch[3 of 3]"]
+    assert job.execution_state == "succeeded"
+    assert batchai.jobs.list_output_files.call_count == 1  # the same file, by the same URL
+
+
+def test_monitor_job_notices_a_requeue_and_rerun_between_two_polls_by_the_later_start_time():
+    batchai = mock.MagicMock()
+    first, rerun = datetime(2026, 11, 29, 9, 0, 0), datetime(2026, 11, 29, 9, 0, 1)
+    batchai.jobs.get.side_effect = [_started_job("running", first), _started_job("running", first),
+                                    _started_job("running", rerun), _started_job("succeeded", rerun)]
+    states = []
+    steps.monitor_job(batchai, RG, WS, EXP, JOB, 0, on_state=states.append)
+    assert states == ["Job state: running",
+                      "Job state: running (again: it was requeued after a node it ran on was preempted or removed)",
+                      "Job state: succeeded"]
+
+
+def test_monitor_job_does_not_call_a_first_queued_state_a_requeue():
+    batchai = mock.MagicMock()
+    batchai.jobs.get.side_effect = [_job("queued"), _started_job("running", datetime(2026, 11, 29)),
+                                    _started_job("failed", datetime(2026, 11, 29))]
+    states = []
+    steps.monitor_job(batchai, RG, WS, EXP, JOB, 0, on_state=states.append)
+    assert states == ["Job state: queued", "Job state: running", "Job state: failed"]
+
+
+def test_job_state_of_a_requeued_job_on_several_nodes():
+    job = SimpleNamespace(execution_state="queued", node_count=2)
+    assert steps.job_state(job, requeued=True) == ("Job state: queued on 2 nodes (requeued: a node it ran on was "
+                                                   "preempted or removed; it runs again when nodes are free)")
 
 
 def test_list_output_files_passes_the_directory_id():
