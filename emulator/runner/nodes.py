@@ -25,6 +25,9 @@ PREPARE_SECONDS = 0.1    # the least time a node spends preparing
 LEAVE_SECONDS = 0.05     # a removed node is 'leaving' this long
 RECHECK_SECONDS = 0.1    # how often a shrink waiting for busy nodes looks again
 SETUP_TASK_STOP_GRACE = 1.0
+# A preempted node's replacement is sought after this long: the service took minutes to find a VM; here
+# it is long enough for a client polling every half second to see the job back in the queue.
+REPLACEMENT_SECONDS = 1.0
 
 
 class ClusterAllocator:
@@ -60,13 +63,15 @@ class ClusterAllocator:
 
     def replace_node(self, cluster_id: int, node_id: str) -> None:
         """A node left on its own (preempted, already 'leaving' and running nothing): remove it after the
-        leaving pause, and resize the cluster back to its target with a new node."""
+        leaving pause; the cluster is resizing and gets a new node after REPLACEMENT_SECONDS."""
         self._pause(LEAVE_SECONDS)
         self.store.remove_node(cluster_id, node_id)
         cluster = self.store.cluster(cluster_id)
         if cluster is not None and cluster.accepts_jobs:
             self.store.set_allocation_state(cluster_id, "resizing", cluster.version)
-            self.reconcile(cluster_id)
+            timer = threading.Timer(REPLACEMENT_SECONDS, self.reconcile, args=(cluster_id,))
+            timer.daemon = True
+            timer.start()
 
     def resume_all(self) -> None:
         """After a restart: finish every resize that was under way (and check every count)."""
