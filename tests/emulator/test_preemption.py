@@ -250,3 +250,50 @@ def test_low_priority_node_ids_end_in_p(batchai_client, workspace, share, emulat
     make_cluster(batchai_client, emulator, "dedicated")
     assert node_ids(batchai_client, "low")[0].endswith("z-p")  # as the service's recorded node ids
     assert node_ids(batchai_client, "dedicated")[0].endswith("z")
+
+
+def test_preempting_a_node_of_an_mpi_job_ends_every_rank_and_reruns_it(batchai_client, workspace, share, emulator):
+    pytest.importorskip("mpi4py")
+    from test_distributed import MPI_TIMEOUT, node_dirs, processes_under
+    cluster = make_cluster(batchai_client, emulator, nodes=2, vm_priority="lowpriority")
+    command = "echo rank $OMPI_COMM_WORLD_RANK; exec sleep 120"
+    submit(batchai_client, "mpi", job_parameters(cluster.id, node_count=2, custom_mpi_settings=models.CustomMpiSettings(
+        command_line=command)))
+    wait_for(lambda: read_output(batchai_client, "mpi", "stdout.txt").count("rank") == 2, timeout=MPI_TIMEOUT)
+    nodes = node_ids(batchai_client)
+    emulator.preempt_node(RG, WS, "cluster", nodes[0])  # the node mpirun runs on
+    assert batchai_client.jobs.get(RG, WS, EXP, "mpi").execution_state == "queued"
+    assert processes_under(node_dirs(emulator)) == []  # no rank, daemon or mpirun is left
+    wait_for(lambda: read_output(batchai_client, "mpi", "stdout.txt").count("rank") == 4, timeout=MPI_TIMEOUT)
+    assert nodes[0] not in node_ids(batchai_client)
+    batchai_client.jobs.begin_terminate(RG, WS, EXP, "mpi").result()
+    assert processes_under(node_dirs(emulator)) == []
+
+
+def test_a_restart_right_after_a_preemption_keeps_the_job_queued_and_runs_it(tmp_path):
+    """Stopped within the replacement delay (the cluster without its node, the job queued): the job is not
+    lost, and runs once the restarted emulator has made up the node."""
+    from test_jobs import make_workspace, sdk_clients
+    data_dir = tmp_path / "data"
+    emu = emulator_package.start(data_dir)
+    try:
+        batchai_client, resource_client, share_service = sdk_clients(emu)
+        share_client = share_service.get_share_client("batchaiquickstart")
+        share_client.create_share()
+        make_workspace(resource_client, batchai_client)
+        cluster = make_cluster(batchai_client, emu, vm_priority="lowpriority")
+        submit(batchai_client, "job", job_parameters(cluster.id, ATTEMPTS))
+        wait_for(lambda: share_client.get_file_client("attempts.txt").exists())
+        emu.preempt_node(RG, WS, "cluster")
+        assert batchai_client.jobs.get(RG, WS, EXP, "job").execution_state == "queued"
+    finally:
+        emu.stop()
+    emu = emulator_package.start(data_dir)
+    try:
+        batchai_client, _, share_service = sdk_clients(emu)
+        job = wait_for_state(batchai_client, "job", timeout=30)
+        assert job.execution_state == "succeeded", job.execution_info
+        assert len(attempts(share_service.get_share_client("batchaiquickstart"))) == 2
+        assert wait_for(lambda: steady_with(batchai_client, 1))
+    finally:
+        emu.stop()
