@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from test_quickstart_e2e import ROOT, SUBSET, make_config
+from test_quickstart_e2e import ROOT, SUBSET, interrupt_after, make_config
 from test_quickstart_e2e import start_quickstart as start_script
 
 RG, WS, COMPUTE = "batchaiquickstartrg", "myamlworkspace", "gpu-cluster"
@@ -99,16 +97,7 @@ def test_two_nodes_run_with_pytorch_distribution(tmp_path):
 
 def test_ctrl_c_during_the_job_cancels_it_and_cleans_up(tmp_path):
     process = start_quickstart(tmp_path, "--epochs", "200")
-    seen = []
-    deadline = time.monotonic() + 300
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("Finished Epoch[1 of 200]"):
-            break
-        assert time.monotonic() < deadline, "".join(seen)
-    process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=120)
-    output = "".join(seen) + rest
+    output = interrupt_after(process, "Finished Epoch[1 of 200]")
     assert process.returncode == 130, output
     assert "Interrupted: cancelling the job and cleaning up." in output
     assert re.search(r"^Cancelled job \w+$", output, re.M), output

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ROOT / "tests" / "data" / "mnist-small"
@@ -36,6 +35,20 @@ def start_quickstart(tmp_path: Path, *extra: str, script: str = "quickstart.py")
                "--mnist-dir", str(SUBSET), *extra]
     return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def interrupt_after(process: subprocess.Popen, prefix: str, timeout: float = 300) -> str:
+    """Ctrl-C (SIGINT) once the running quickstart prints a line starting with ``prefix``; returns all it printed."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith(prefix):
+            break
+        assert time.monotonic() < deadline, "".join(seen)
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=120)
+    return "".join(seen) + rest
 
 
 def processes_mentioning(text: str) -> list:
@@ -108,16 +121,7 @@ def test_quickstart_runs_end_to_end(tmp_path):
 
 def test_ctrl_c_during_the_job_terminates_it_and_cleans_up(tmp_path):
     process = start_quickstart(tmp_path, "--epochs", "200")
-    seen = []
-    deadline = time.monotonic() + 300
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("Finished Epoch[1 of 200]"):
-            break
-        assert time.monotonic() < deadline, "".join(seen)
-    process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=120)
-    output = "".join(seen) + rest
+    output = interrupt_after(process, "Finished Epoch[1 of 200]")
     assert process.returncode == 130, output
     assert "Interrupted: stopping the job and cleaning up." in output
     assert "Terminated job myjob" in output

@@ -3,14 +3,12 @@ first checkpoint; the job is requeued, reruns on the replacement node and resume
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from test_config import write_config
-from test_quickstart_e2e import ROOT, assert_nothing_left, start_quickstart
+from test_quickstart_e2e import ROOT, assert_nothing_left, interrupt_after, start_quickstart
 
 # The README's command. The first checkpoint comes after epoch 1: the rest leaves the watcher time to preempt.
 README_COMMAND = ".venv/bin/python quickstart.py --mnist-dir tests/data/mnist-small --epochs 8 --preempt-once"
@@ -57,16 +55,7 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
 
 def test_ctrl_c_after_the_rerun_terminates_the_requeued_job_and_cleans_up(tmp_path):
     process = start_quickstart(tmp_path, "--epochs", "200", "--preempt-once")
-    seen = []
-    deadline = time.monotonic() + 600
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("Resumed from "):
-            break
-        assert time.monotonic() < deadline, "".join(seen)
-    process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=120)
-    output = "".join(seen) + rest
+    output = interrupt_after(process, "Resumed from ", timeout=600)
     assert process.returncode == 130, output
     assert "Emulator: preempted node " in output
     assert "Terminated job myjob" in output and "Deleted resource group batchaiquickstartrg" in output
