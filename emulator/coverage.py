@@ -76,7 +76,8 @@ NOTES = {
     "Clusters_Create": "nodes are directories on this machine; mounts file shares, file servers and blob containers "
                        "(copied); refused early past a quota; autoScale grows with queued jobs and shrinks when idle, "
                        "in seconds; lowpriority nodes can be preempted (their jobs are requeued)",
-    "Clusters_Update": "resizes within the quota; switches between manual and autoScale",
+    "Clusters_Update": "resizes within the quota (a shrink of busy nodes follows nodeDeallocationOption); switches "
+                       "between manual and autoScale",
     "Clusters_ListRemoteLoginInformation": "127.0.0.1 and a port per node; no SSH server listens there",
 }
 
