@@ -34,7 +34,7 @@ def create_service(ctx: Context) -> Service:
     runner.start()
     autoscaler = AutoScaler(ctx.store, runner.allocator.reconcile, backend.quotas.headroom)
     autoscaler.start()
-    backend.preemptions = Preemptions(ctx.store, runner.preempt_node, ctx.preemption_rate, ctx.preemption_seed)
+    backend.preemptions = Preemptions(ctx.store, backend.find_cluster, runner.preempt_node, ctx.preemption_rate, ctx.preemption_seed)
     backend.preemptions.start()
 
     def close() -> None:

@@ -23,7 +23,7 @@ from ..runner.processes import job_marker
 from ..runner.records import ClusterRecord, Failure, NodeRecord, Outcome, QueuedJob, Task
 from . import exceptions as errors
 from .launches import REFUSED, build_launch
-from .validation import target_node_count
+from .validation import target_node_count, vm_priority
 
 FIRST_NODE_IP = ipaddress.IPv4Address("10.0.0.4")  # Azure keeps .0-.3 of a subnet for itself
 
@@ -143,7 +143,7 @@ class BatchAIJobStore:
         """New nodes in state preparing; returns their ids, shaped like the service's: ``tvm-<n>_<k>-<time>z``,
         with ``-p`` after it on low-priority nodes (the service's recorded node ids)."""
         cluster = self._cluster_row(cluster_id)
-        low_priority = cluster is not None and _json(cluster["properties"]).get("vmPriority") == "lowpriority"
+        low_priority = cluster is not None and vm_priority(_json(cluster["properties"])) == "lowpriority"
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dt%H%M%Sz") + ("-p" if low_priority else "")
         batch = uuid.uuid4().int % 10**10
         now = utc_now()

@@ -36,7 +36,7 @@ from .fileservers import FileServers
 from .jobstore import BatchAIJobStore, output_segment
 from .quotas import ClusterDemand, Quotas
 from .validation import (AUTOSCALE_TARGET, PRIORITIES, TOOLKITS, check_cluster, check_job, check_scale_settings, check_tags,
-                         max_node_count, normalize_location, strip_secrets, target_node_count, toolkit_of)
+                         max_node_count, normalize_location, strip_secrets, target_node_count, toolkit_of, vm_priority)
 
 log = logging.getLogger("emulator.batchai")
 
@@ -394,7 +394,7 @@ class BatchAIBackend:
             raise errors.missing_property("properties.scaleSettings", "the new scale settings")
         props = _json(row["properties"])
         props["scaleSettings"] = check_scale_settings(scale)
-        self.quotas.check(row["location"], props["vmSize"], props.get("vmPriority", "dedicated"),
+        self.quotas.check(row["location"], props["vmSize"], vm_priority(props),
                           target_node_count(props["scaleSettings"]), cluster_id=row["id"])
         now = utc_now()
         self.store.execute("UPDATE bai_clusters SET properties = ?, allocation_state = 'resizing', "
@@ -438,7 +438,7 @@ class BatchAIBackend:
         for row in self.store.query("SELECT id, location, properties FROM bai_clusters"):
             props = _json(row["properties"])
             demands.append(ClusterDemand(row["id"], row["location"], props["vmSize"],
-                                         props.get("vmPriority", "dedicated"), allocated.get(row["id"], 0),
+                                         vm_priority(props), allocated.get(row["id"], 0),
                                          target_node_count(props["scaleSettings"])))
         return demands
 

@@ -20,10 +20,12 @@ import json
 import logging
 import math
 import random
+import sqlite3
 import threading
 from typing import Callable, Optional
 
 from ..core.controls import PreemptionRefused, check_rate
+from .validation import vm_priority
 
 log = logging.getLogger("emulator.batchai")
 
@@ -34,9 +36,10 @@ PREEMPTIBLE_STATES = ("running", "idle")  # nodes being prepared or leaving are 
 class Preemptions:
     """Preempts low-priority nodes on demand and at a configured random rate."""
 
-    def __init__(self, store, preempt_node: Callable[[int, str], bool], rate: float = 0.0,
-                 seed: Optional[int] = None) -> None:
+    def __init__(self, store, find_cluster: Callable[[str, str, str], Optional[sqlite3.Row]],
+                 preempt_node: Callable[[int, str], bool], rate: float = 0.0, seed: Optional[int] = None) -> None:
         self.store = store
+        self._find_cluster = find_cluster  # BatchAIBackend.find_cluster(resource_group, workspace, name)
         self._preempt_node = preempt_node  # JobRunner.preempt_node(cluster_id, node_id)
         self._lock = threading.Lock()
         self._rate = check_rate(rate)
@@ -49,8 +52,7 @@ class Preemptions:
     def preempt(self, resource_group: str, workspace: str, cluster: str, node_id: Optional[str] = None) -> str:
         """Preempt ``node_id`` of a low-priority cluster, or (None) its first node running a job, else its
         first idle node; returns the node's id once its job is back in the queue."""
-        row = self.store.query_one("SELECT id, name, properties FROM bai_clusters WHERE resource_group = ? AND "
-                                   "workspace = ? AND name = ?", (resource_group, workspace, cluster))
+        row = self._find_cluster(resource_group, workspace, cluster)
         if row is None:
             raise PreemptionRefused("there is no cluster {} in workspace {} of resource group {}".format(
                 cluster, workspace, resource_group))
@@ -130,8 +132,8 @@ class Preemptions:
         return [row for row in rows if _priority(row) == "lowpriority"]
 
 
-def _priority(row) -> str:
-    return (json.loads(row["properties"]).get("vmPriority") or "dedicated").lower()
+def _priority(row: sqlite3.Row) -> str:
+    return vm_priority(json.loads(row["properties"]))
 
 
 def _states(nodes: list) -> str:

@@ -233,6 +233,11 @@ def check_scale_settings(scale: Any, path: str = "properties.scaleSettings") -> 
 AUTOSCALE_TARGET = "emulatorTargetNodeCount"
 
 
+def vm_priority(props: dict) -> str:
+    """A stored cluster's vmPriority: check_cluster keeps it lowercase; 'dedicated' when a cluster lacks it."""
+    return props.get("vmPriority", "dedicated")
+
+
 def target_node_count(scale: dict) -> int:
     """How many nodes the cluster should have now (autoScale: what the auto-scaler chose, at first
     its initial count)."""

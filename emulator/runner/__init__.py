@@ -153,17 +153,17 @@ class JobRunner:
     def preempt_node(self, cluster_id: int, node_id: str) -> bool:
         """A node is taken away, as a low-priority VM is: the job on it stops at once on all its nodes
         and goes back to the queue (what it wrote to shares stays), the node leaves, and the cluster
-        resizes to get a replacement. Blocks until the job has stopped. False if there is no such node."""
+        resizes to get a replacement. Blocks until the job has stopped. False if the cluster has no such
+        node, or it is neither running nor idle (being prepared, or already leaving)."""
         with self._lock:  # no claim in between: the scheduler claims only idle nodes, under this lock
-            if not any(node.node_id == node_id for node in self.store.nodes(cluster_id)) or \
-                    not self.store.set_node_state(node_id, "leaving"):
+            if not any(node.node_id == node_id for node in self.store.nodes(cluster_id)) or not (
+                    self.store.set_node_state(node_id, "leaving", only_from="running") or
+                    self.store.set_node_state(node_id, "leaving", only_from="idle")):
                 return False
-            execution = next((e for e in self._executions.values() if node_id in e.node_ids), None)
-        log.info("node %s preempted%s", node_id, " while running job {}".format(execution.name) if execution else "")
-        if execution is not None:
-            execution.request_stop(Failure(PREEMPTED, {"node_id": node_id}), at_once=True)
-            if not execution.done.wait(STOP_WAIT_SECONDS):
-                log.error("job %s did not stop within %s s", execution.name, STOP_WAIT_SECONDS)
+            stops = [(execution, Failure(PREEMPTED, {"node_id": node})) for execution, node in
+                     self._executions_on([node_id]).items()]
+        log.info("node %s preempted%s", node_id, "".join(" while running job " + e.name for e, _ in stops))
+        self._stop_and_wait(stops, at_once=True)
         self.allocator.replace_node(cluster_id, node_id)
         return True
 
@@ -171,13 +171,18 @@ class JobRunner:
         """A shrink takes these nodes (already 'leaving'): stop the jobs on them, which go back to the queue
         (``requeue``) or fail. Blocks until they have stopped."""
         with self._lock:
-            executions = [(e, node_id) for e in self._executions.values() for node_id in node_ids
-                          if node_id in e.node_ids]
-        for execution, node_id in executions:
-            execution.request_stop(Failure(NODE_REMOVED, {"node_id": node_id, "requeue": requeue}))
-        for execution, _ in executions:
-            if not execution.done.wait(STOP_WAIT_SECONDS):
-                log.error("job %s did not stop within %s s", execution.name, STOP_WAIT_SECONDS)
+            stops = [(execution, Failure(NODE_REMOVED, {"node_id": node, "requeue": requeue})) for execution, node in
+                     self._executions_on(node_ids).items()]
+        self._stop_and_wait(stops)
+
+    def _executions_on(self, node_ids: list) -> dict:
+        """{running job: the first of ``node_ids`` it runs on}; call with ``self._lock`` held."""
+        found: dict = {}
+        for node_id in node_ids:
+            for execution in self._executions.values():
+                if node_id in execution.node_ids:
+                    found.setdefault(execution, node_id)
+        return found
 
     # ---- stopping ----------------------------------------------------------------------------
 
@@ -190,9 +195,13 @@ class JobRunner:
         if not executions:
             return
         self.store.job_terminating([execution.job_id for execution in executions])
-        for execution in executions:
-            execution.request_stop(stop_failure(reason))
-        for execution in executions:
+        self._stop_and_wait([(execution, stop_failure(reason)) for execution in executions])
+
+    def _stop_and_wait(self, stops: list, at_once: bool = False) -> None:
+        """Ask each (execution, failure) of ``stops`` to stop, then wait until each has."""
+        for execution, failure in stops:
+            execution.request_stop(failure, at_once)
+        for execution, _ in stops:
             if not execution.done.wait(STOP_WAIT_SECONDS):
                 log.error("job %s did not stop within %s s", execution.name, STOP_WAIT_SECONDS)
 
