@@ -181,18 +181,21 @@ def create_experiment(batchai_client: BatchAI, resource_group: str, workspace: s
 
 def create_job(batchai_client: BatchAI, resource_group: str, workspace: str, experiment: str, job: str,
                cluster_id: str, image: str, directory: str, epochs: Optional[int] = None,
-               relative_mount_path: str = RELATIVE_MOUNT_POINT, node_count: int = 1):
+               relative_mount_path: str = RELATIVE_MOUNT_POINT, node_count: int = 1, script_arguments: str = ""):
     """Create the training job: CNTK running ConvNet_MNIST.py from the share, on ``node_count`` nodes.
 
     Input ``SAMPLE`` is the share directory with the data and the script; output ``MODEL`` is a
     directory ``Models`` the service creates on the share; stdout and stderr go to the share too.
     On several nodes the service starts one process per node under mpirun (``process_count``);
     the script then trains data-parallel, each process on its share of every minibatch.
+    ``script_arguments`` go after the script's own (e.g. ``--seed 7`` for a repeatable run).
     """
     mount = "$AZ_BATCHAI_MOUNT_ROOT/{}".format(relative_mount_path)
     arguments = "$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL"
     if epochs is not None:
         arguments += " --epochs {}".format(epochs)
+    if script_arguments:
+        arguments += " " + script_arguments
     parameters = models.JobCreateParameters(
         cluster=models.ResourceId(id=cluster_id),
         node_count=node_count,

@@ -25,6 +25,7 @@ from azure.storage.fileshare import ShareServiceClient
 
 import emulator
 from batchai_quickstart.mnist import prepare_mnist
+from batchai_quickstart.steps import create_job
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "samples" / "ConvNet_MNIST.py"
@@ -77,14 +78,9 @@ class Bench:
         return cluster.id
 
     def submit(self, name: str, cluster_id: str) -> float:
-        self.batchai.jobs.begin_create(RG, WS, EXP, name, models.JobCreateParameters(
-            cluster=models.ResourceId(id=cluster_id), node_count=1, std_out_err_path_prefix=MOUNT,
-            input_directories=[models.InputDirectory(id="SAMPLE", path=MOUNT + "/mnist")],
-            output_directories=[models.OutputDirectory(id="MODEL", path_prefix=MOUNT, path_suffix="Models")],
-            cntk_settings=models.CNTKsettings(
-                python_script_file_path="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
-                command_line_args="$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {} --seed 7 "
-                                  "--engine pytorch".format(self.epochs)))).result()
+        """The quickstart's job (its create_job step), seeded; returns when it was submitted."""
+        create_job(self.batchai, RG, WS, EXP, name, cluster_id, "microsoft/cntk:2.1-gpu-python3.5-cuda8.0-cudnn6.0",
+                   "mnist", self.epochs, relative_mount_path="share", script_arguments="--seed 7 --engine pytorch")
         return time.monotonic()
 
     def warm_up(self, cluster_id: str) -> None:

@@ -147,6 +147,13 @@ def test_create_job_without_epochs_keeps_the_original_arguments():
     assert params.cntk_settings.command_line_args == "$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL"
 
 
+def test_create_job_passes_more_script_arguments_after_the_original_ones():
+    batchai = mock.MagicMock()
+    steps.create_job(batchai, RG, WS, EXP, JOB, "/c", "img", "d", epochs=2, script_arguments="--seed 7")
+    params = batchai.jobs.begin_create.call_args.args[4]
+    assert params.cntk_settings.command_line_args == "$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs 2 --seed 7"
+
+
 def test_create_job_on_several_nodes_runs_one_process_per_node():
     batchai = mock.MagicMock()
     steps.create_job(batchai, RG, WS, EXP, JOB, "/c", "img", "d", node_count=3)

@@ -7,6 +7,7 @@ import pytest
 from azure.mgmt.batchai import models
 
 import emulator as emulator_package
+from batchai_quickstart.steps import create_job
 from test_jobs import (EXP, MOUNT_ROOT, RG, WS, job_parameters, make_cluster, output_files, read_output,
                        share, submit, wait_for, wait_for_state, workspace)  # noqa: F401  (share, workspace: fixtures)
 from test_sample import ctf_dir  # noqa: F401  (a fixture)
@@ -133,16 +134,10 @@ def test_a_preemption_rate_given_at_start(tmp_path):
 EPOCHS = 6
 
 
-def training_job(cluster_id: str):
-    """The quickstart's job, seeded: ConvNet_MNIST.py on the small MNIST subset from the share."""
-    return models.JobCreateParameters(
-        cluster=models.ResourceId(id=cluster_id), node_count=1, std_out_err_path_prefix=MOUNT_ROOT,
-        input_directories=[models.InputDirectory(id="SAMPLE", path=MOUNT_ROOT + "/mnist")],
-        output_directories=[models.OutputDirectory(id="MODEL", path_prefix=MOUNT_ROOT, path_suffix="Models")],
-        cntk_settings=models.CNTKsettings(
-            python_script_file_path="$AZ_BATCHAI_INPUT_SAMPLE/ConvNet_MNIST.py",
-            command_line_args="$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL --epochs {} --seed 7 "
-                              "--engine pytorch".format(EPOCHS)))
+def training_job(batchai_client, name: str, cluster_id: str):
+    """The quickstart's job (its create_job step), seeded: ConvNet_MNIST.py on the small MNIST subset."""
+    return create_job(batchai_client, RG, WS, EXP, name, cluster_id, "microsoft/cntk:2.1-gpu-python3.5-cuda8.0-cudnn6.0",
+                      "mnist", EPOCHS, script_arguments="--seed 7 --engine pytorch")
 
 
 def test_a_training_preempted_after_a_checkpoint_resumes_to_the_same_result(batchai_client, workspace, share,
@@ -157,13 +152,13 @@ def test_a_training_preempted_after_a_checkpoint_resumes_to_the_same_result(batc
     dedicated = make_cluster(batchai_client, emulator, "dedicated")
     low = make_cluster(batchai_client, emulator, "low", vm_priority="lowpriority")
 
-    submit(batchai_client, "uninterrupted", training_job(dedicated.id))
+    training_job(batchai_client, "uninterrupted", dedicated.id)
     job = wait_for_state(batchai_client, "uninterrupted", timeout=300)
     assert job.execution_state == "succeeded", read_output(batchai_client, "uninterrupted", "stderr.txt")
     expected = epoch_results(read_output(batchai_client, "uninterrupted", "stderr.txt"))
     assert len(expected) == EPOCHS + 1
 
-    submit(batchai_client, "preempted", training_job(low.id))
+    training_job(batchai_client, "preempted", low.id)
     wait_for(lambda: "ConvNet_MNIST_0.pt" in output_files(batchai_client, "preempted", "MODEL"), timeout=300,
              interval=0.01)
     emulator.preempt_node(RG, WS, "low")
