@@ -9,7 +9,8 @@ threads of the same machine (T = 1 by default: the 2 cores here), in this run.
 Throughput is the sample's own "samples/s" of the epoch (the training loop, not start-up).
 Goal: 2 nodes x T threads >= 0.8x the throughput of 1 node x 2T threads.
 
-Usage: python bench/distributed_bench.py [--mnist-dir DIR] [--threads T]
+Usage: python bench/distributed_bench.py [--mnist-dir DIR] [--threads T] [--smoke]
+(--smoke: the small MNIST subset in tests/data, to check that the benchmark still runs; its figures mean nothing)
 """
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def main() -> int:
     parser.add_argument("--mnist-dir", type=Path,
                         default=default_mnist if default_mnist.is_dir() else ROOT / "tests" / "data" / "mnist-small")
     parser.add_argument("--threads", type=int, default=1, help="threads per node of the 2-node run")
+    parser.add_argument("--smoke", action="store_true", help="the small MNIST subset: checks that the bench runs")
     parser.add_argument("--exchange-only", nargs=4, type=int, metavar=("RANK", "WORLD", "PORT", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -87,6 +89,9 @@ def main() -> int:
         exchange_only(*args.exchange_only)
         return 0
     from batchai_quickstart.mnist import prepare_mnist
+
+    if args.smoke:
+        args.mnist_dir = ROOT / "tests" / "data" / "mnist-small"
 
     threads = args.threads
     load_before = os.getloadavg()[0]
@@ -100,11 +105,12 @@ def main() -> int:
         config.set("local", "data_dir", str(work / "emulator-data"))
         with open(work / "config.ini", "w") as f:
             config.write(f)
-        sample = [sys.executable, str(SCRIPT), str(data), str(work / "models"), "--epochs", "1", "--seed", "1",
-                  "--engine", "pytorch"]
+        def sample(model_dir: str) -> list:  # a model directory each: the sample resumes from a checkpoint there
+            return [sys.executable, str(SCRIPT), str(data), str(work / model_dir), "--epochs", "1", "--seed", "1",
+                    "--engine", "pytorch"]
 
-        one_wide = epoch_figures(run(sample, 2 * threads, work))
-        one_narrow = epoch_figures(run(sample, threads, work))
+        one_wide = epoch_figures(run(sample("models-wide"), 2 * threads, work))
+        one_narrow = epoch_figures(run(sample("models-narrow"), threads, work))
         two_output = run([sys.executable, str(ROOT / "quickstart.py"), "--config", str(work / "config.ini"),
                           "--mnist-dir", str(args.mnist_dir), "--epochs", "1", "--nodes", "2"], threads, work)
         two = epoch_figures(two_output)

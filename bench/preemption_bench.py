@@ -7,7 +7,8 @@ Prints each job's wall time from submission to success and their ratio, the time
 to the rerun running again (requeue plus the emulator's replacement delay) and to its "Resumed from"
 line (interpreter and data start-up), and both final test errors (equal: the rerun resumes exactly).
 
-Usage: python bench/preemption_bench.py [--mnist-dir DIR] [--epochs N]
+Usage: python bench/preemption_bench.py [--mnist-dir DIR] [--epochs N] [--smoke]
+(--smoke: 2 epochs of the small MNIST subset in tests/data, to check that the benchmark still runs)
 """
 from __future__ import annotations
 
@@ -115,7 +116,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist-dir", type=Path, default=default_mnist, help="the four MNIST .gz files")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each job (default 3)")
+    parser.add_argument("--smoke", action="store_true", help="2 epochs of the small subset: checks that it runs")
     args = parser.parse_args()
+    if args.smoke:  # two epochs: the preemption comes after the first checkpoint
+        args.mnist_dir, args.epochs = ROOT / "tests" / "data" / "mnist-small", 2
     with tempfile.TemporaryDirectory() as scratch, emulator.start(Path(scratch) / "emulator") as emu:
         data_dir = Path(scratch) / "data"
         prepare_mnist(data_dir, mnist_dir=args.mnist_dir, log=lambda *a: None)

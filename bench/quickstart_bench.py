@@ -6,7 +6,8 @@ run adds the emulator, the upload, the cluster, the job and the monitoring; the 
 overhead of at most 15 s or 1.15x, whichever is larger, for quickstart.py (Batch AI) and
 quickstart_azureml.py (Azure Machine Learning) alike.
 
-Usage: python bench/quickstart_bench.py [--mnist-dir DIR] [--epochs N]
+Usage: python bench/quickstart_bench.py [--mnist-dir DIR] [--epochs N] [--smoke]
+(--smoke: the small MNIST subset in tests/data, to check that the benchmark still runs; its figures mean nothing)
 """
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def main() -> int:
     parser.add_argument("--mnist-dir", type=Path,
                         default=default_mnist if default_mnist.is_dir() else ROOT / "tests" / "data" / "mnist-small")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help="the small MNIST subset: checks that the bench runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.mnist_dir, args.epochs = ROOT / "tests" / "data" / "mnist-small", 1
     from batchai_quickstart.mnist import prepare_mnist
 
     with tempfile.TemporaryDirectory(prefix="quickstart-bench-") as tmp:

@@ -15,13 +15,18 @@ The CTF files are made once into --data-dir (default /tmp/mnist-ctf) from --mnis
 batchai_quickstart.mnist.prepare_mnist, or a small converter here if that is not importable.
 
     python bench/sample_bench.py [--data-dir /tmp/mnist-ctf] [--minibatches 300] [--repeats 3]
-                                 [--accuracy-epochs N] [--skip-parse] [--skip-throughput]
+                                 [--accuracy-epochs N] [--skip-parse] [--skip-throughput] [--smoke]
+
+--smoke: the small MNIST subset in tests/data, 5 minibatches, one repeat and a 1-epoch accuracy run, in a
+temporary --data-dir: it checks that the benchmark runs; its figures mean nothing.
 """
 import argparse
+import atexit
 import gzip
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -189,7 +194,13 @@ def main():
     parser.add_argument('--seed', type=int, default=1, help='seed of the accuracy run')
     parser.add_argument('--skip-parse', action='store_true')
     parser.add_argument('--skip-throughput', action='store_true')
+    parser.add_argument('--smoke', action='store_true', help='the small subset, briefly: checks that it runs')
     args = parser.parse_args()
+    if args.smoke:
+        args.data_dir = tempfile.mkdtemp(prefix='sample-bench-smoke-')
+        atexit.register(shutil.rmtree, args.data_dir, True)
+        args.mnist_dir = os.path.join(ROOT, 'tests', 'data', 'mnist-small')
+        args.minibatches, args.repeats, args.accuracy_epochs = 5, 1, 1
 
     start = time.perf_counter()
     prepare_data(args.data_dir, args.mnist_dir)
