@@ -4,20 +4,35 @@ the container's blobs appear as files under ``<mount root>/<relativeMountPath>``
 was created or changed there is uploaded as block blobs and what was deleted is deleted. It is not
 live: others see the writes only once the job has ended, and blobs written meanwhile are not seen.
 What was last synced is remembered per mount directory, in memory.
+
+Output directories on such a mount are listed from the container (``listOutputFiles``), with read-only
+blob SAS download URLs, as the service listed them. Because the mount is a copy, a running job's own
+writes are listed once the job has ended and its files have been uploaded.
 """
 from __future__ import annotations
 
 import base64
+import datetime
+import email.utils
 import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from ..blob.models import Conditions
 from ..runner.records import SyncedMount
 
 COPY_CHUNK = 1 << 20
+
+
+class BlobEntry(NamedTuple):
+    """One entry of a directory on a blob mount: a blob, or a virtual directory (a name prefix)."""
+    name: str                   # the last segment
+    blob_name: str              # the whole blob name (directories: the prefix, without its '/')
+    is_dir: bool
+    size: int = 0
+    last_modified: str = ""     # ISO 8601, UTC
 
 
 class BlobfuseMounts:
@@ -83,6 +98,36 @@ class BlobfuseMounts:
 
         return SyncedMount(name=name, relative_path=entry["relativeMountPath"].strip("/"), sync_in=sync_in,
                            sync_out=sync_out)
+
+    def list_directory(self, container: str, parts: list) -> list:
+        """The BlobEntries of the virtual directory ``parts`` of a container, in name order, as blobfuse
+        shows them: ``a/b.txt`` is file ``b.txt`` of directory ``a``. LookupError when the container is gone."""
+        prefix = "".join(part + "/" for part in parts)
+        backend, entries, marker = self._backend(), [], ""
+        while True:
+            items, marker = backend.list_blobs(container, prefix, "/", marker, None)
+            for item in items:
+                if isinstance(item, str):  # a BlobPrefix: "<prefix><name>/"
+                    name = item[len(prefix):].rstrip("/")
+                    if _inside(Path("."), name) is not None:
+                        entries.append(BlobEntry(name, item.rstrip("/"), True))
+                    continue
+                name = item.name[len(prefix):]
+                if _inside(Path("."), name) is not None:  # names no file system can hold are not on the mount
+                    entries.append(BlobEntry(name, item.name, False, item.size, _iso(item.last_modified)))
+            if not marker:
+                return sorted(entries, key=lambda entry: entry.name)
+
+    def download_url(self, container: str, blob_name: str, expiry_minutes: int) -> str:
+        """A read-only SAS URL of one blob on the Blob endpoint, valid for ``expiry_minutes``."""
+        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=expiry_minutes)
+        return self._backend().blob_sas_url(container, blob_name, "r", expiry)
+
+
+def _iso(http_date: str) -> str:
+    """The Blob service's RFC 1123 Last-Modified as listOutputFiles' ISO 8601 (to the second)."""
+    moment = email.utils.parsedate_to_datetime(http_date).astimezone(datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _inside(directory: Path, blob_name: str):

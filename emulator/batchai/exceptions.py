@@ -105,8 +105,8 @@ def output_directory_not_found(job: str, directory_id: str, known: list) -> ArmE
 def not_on_mount_root(directory_id: str) -> ArmError:
     return ArmError(400, "InvalidParameter",
                     "The specified outputDirectoryId {} is not present on a mount root: only directories under "
-                    "an Azure File share mounted at $AZ_BATCHAI_MOUNT_ROOT or $AZ_BATCHAI_JOB_MOUNT_ROOT "
-                    "can be listed.".format(directory_id))
+                    "an Azure File share or a blob container mounted at $AZ_BATCHAI_MOUNT_ROOT or "
+                    "$AZ_BATCHAI_JOB_MOUNT_ROOT can be listed.".format(directory_id))
 
 
 def share_gone(share: str) -> ArmError:

@@ -110,10 +110,10 @@ class BatchAIBackend:
         self.work = BackgroundWork(ctx.operations)
         # what the runner sees
         self.file_servers = FileServers(self.store, ctx.data_dir / "fileservers", self.subscription_id)
-        blob_mounts = BlobfuseMounts(lambda: ctx.services["blob"].backend,
-                                     lambda account, key: self.files.check_account_key(account, key))
+        self.blob_mounts = BlobfuseMounts(lambda: ctx.services["blob"].backend,
+                                          lambda account, key: self.files.check_account_key(account, key))
         self.records = BatchAIJobStore(self.store, self.subscription_id, self.nodes_root, self.unlisted_output_notes,
-                                       self.file_servers.mount, blob_mounts.mount)
+                                       self.file_servers.mount, self.blob_mounts.mount)
         self.runner = None  # the JobRunner, attached by create_service
         self.preemptions = None  # low-priority nodes taken away (preemption.py), attached by create_service
         self.quotas = Quotas(self.store, self.cluster_demands)
@@ -536,11 +536,20 @@ class BatchAIBackend:
         return cluster
 
     def _mount_table(self, cluster: sqlite3.Row, props: dict) -> dict:
-        """Which share is mounted where, kept with the job so that its outputs stay listable
-        after the cluster is gone: ``{"cluster": {relativeMountPath: share}, "job": {...}}``."""
+        """Which share or blob container is mounted where, kept with the job so that its outputs stay
+        listable after the cluster is gone: ``{"cluster": {relativeMountPath: share}, "job": {...},
+        "cluster_blobs": {relativeMountPath: container}, "job_blobs": {...}}``."""
         cluster_volumes = _json(cluster["properties"]).get("nodeSetup", {}).get("mountVolumes") or {}
+        job_volumes = props.get("mountVolumes") or {}
         return {"cluster": mount_table(self.files, share_mounts(cluster_volumes.get("azureFileShares"))),
-                "job": mount_table(self.files, share_mounts((props.get("mountVolumes") or {}).get("azureFileShares")))}
+                "job": mount_table(self.files, share_mounts(job_volumes.get("azureFileShares"))),
+                "cluster_blobs": self._blob_mount_table(cluster_volumes.get("azureBlobFileSystems")),
+                "job_blobs": self._blob_mount_table(job_volumes.get("azureBlobFileSystems"))}
+
+    def _blob_mount_table(self, entries) -> dict:
+        """{relative mount path: container} of the blobfuse mounts of this emulator's storage account."""
+        return {entry["relativeMountPath"].strip("/"): entry["containerName"] for entry in entries or []
+                if entry.get("accountName") == self.files.account_name}
 
     def get_job(self, rg: str, ws: str, exp: str, name: str) -> dict:
         _, experiment = self._experiment_of(rg, ws, exp)
@@ -619,6 +628,10 @@ class BatchAIBackend:
         """One page of the entries of a job's output directory: (entries, marker of the next page or None)."""
         _, experiment = self._experiment_of(rg, ws, exp)
         row = self._job_row(experiment["resource_group"], experiment["workspace"], experiment["name"], name)
+        on_blob = self._output_blob_location(row, directory_id)
+        if on_blob is not None:
+            return self._list_blob_outputs(*on_blob, _relative_directory(directory), expiry_minutes, max_results,
+                                           marker)
         share, base = self._output_location(row, directory_id)
         self._share_root(share)
         inner = _relative_directory(directory)
@@ -630,11 +643,8 @@ class BatchAIBackend:
                 raise errors.invalid_parameter("The directory '{}' cannot be listed: {}".format(
                     directory, exc.details.get("Reason", exc.message))) from None
             entries = []
-        if marker:
-            entries = [e for e in entries if e.name > marker]
-        page, more = entries[:max_results], len(entries) > max_results
-        files = [self._file_entry(share, path_in_share, entry, expiry_minutes) for entry in page]
-        return files, (page[-1].name if more else None)
+        page, next_marker = _output_page(entries, marker, max_results)
+        return [self._file_entry(share, path_in_share, entry, expiry_minutes) for entry in page], next_marker
 
     def unlisted_output_notes(self, row: sqlite3.Row) -> list:
         """Names a job wrote that are not UTF-8 cannot be listed or downloaded: lines for its execution log."""
@@ -668,8 +678,36 @@ class BatchAIBackend:
                 "downloadUrl": self.files.file_sas_url(share, path, expiry_minutes, "rl"),
                 "properties": {"lastModified": _iso_mtime(entry.mtime_ns / 1e9), "contentLength": entry.size}}
 
-    def _output_location(self, row: sqlite3.Row, directory_id: str) -> tuple:
-        """(share, path parts in the share) of the stdouterr folder or of an output directory."""
+    def _list_blob_outputs(self, container: str, base: list, inner: list, expiry_minutes: int, max_results: int,
+                           marker: Optional[str]) -> tuple:
+        """listOutputFiles of an output directory on a blobfuse mount: the container's virtual directory."""
+        try:
+            entries = self.blob_mounts.list_directory(container, base + inner)
+        except LookupError:
+            raise errors.invalid_parameter("The blob container '{}' holding this output directory no longer "
+                                           "exists.".format(container)) from None
+        page, next_marker = _output_page(entries, marker, max_results)
+        return [{"name": e.name, "fileType": "directory"} if e.is_dir else
+                {"name": e.name, "fileType": "file",
+                 "downloadUrl": self.blob_mounts.download_url(container, e.blob_name, expiry_minutes),
+                 "properties": {"lastModified": e.last_modified, "contentLength": e.size}} for e in page], next_marker
+
+    def _output_blob_location(self, row: sqlite3.Row, directory_id: str) -> Optional[tuple]:
+        """(container, path parts in it) of an output directory on a blobfuse mount, or None."""
+        mounts = _json(row["mounts"], {})
+        if not (mounts.get("cluster_blobs") or mounts.get("job_blobs")) or directory_id.lower() == STDOUTERR:
+            return None
+        prefix, tail, props = self._output_path(row, directory_id)
+        located = locate_on_share(_expand_user_variables(prefix, props), {
+            "AZ_BATCHAI_MOUNT_ROOT": mounts.get("cluster_blobs", {}),
+            "AZ_BATCHAI_JOB_MOUNT_ROOT": mounts.get("job_blobs", {})})
+        if located is None:
+            return None
+        container, parts = located
+        return container, parts + tail
+
+    def _output_path(self, row: sqlite3.Row, directory_id: str) -> tuple:
+        """(path prefix as given, path parts under it, the job's properties) of stdouterr or an output directory."""
         props = _json(row["properties"])
         segment = self.output_segment(row).split("/")
         if directory_id.lower() == STDOUTERR:
@@ -684,6 +722,11 @@ class BatchAIBackend:
             prefix, tail = match["pathPrefix"], segment + ["outputs"]
             if match.get("pathSuffix"):
                 tail += path_parts(_expand_user_variables(match["pathSuffix"], props))
+        return prefix, tail, props
+
+    def _output_location(self, row: sqlite3.Row, directory_id: str) -> tuple:
+        """(share, path parts in the share) of the stdouterr folder or of an output directory."""
+        prefix, tail, props = self._output_path(row, directory_id)
         mounts = _json(row["mounts"], {})
         located = locate_on_share(_expand_user_variables(prefix, props), {
             "AZ_BATCHAI_MOUNT_ROOT": mounts.get("cluster", {}), "AZ_BATCHAI_JOB_MOUNT_ROOT": mounts.get("job", {})})
@@ -691,6 +734,14 @@ class BatchAIBackend:
             raise errors.not_on_mount_root(directory_id)
         share, parts = located
         return share, parts + tail
+
+
+def _output_page(entries: list, marker: Optional[str], max_results: int) -> tuple:
+    """One page of a listing in name order after ``marker``: (entries, marker of the next page or None)."""
+    if marker:
+        entries = [e for e in entries if e.name > marker]
+    page = entries[:max_results]
+    return page, (page[-1].name if len(entries) > max_results else None)
 
 
 def _relative_directory(directory: str) -> list:

@@ -4,12 +4,13 @@ Batch AI scenarios)."""
 from __future__ import annotations
 
 import pytest
+import requests
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.batchai import models
 from azure.storage.blob import BlobServiceClient
 
 from test_jobs import (MOUNT, RG, WS, file_share_reference, job_parameters, make_cluster, make_share, make_workspace,
-                       read_output, submit, wait_for_state)
+                       output_files, read_output, submit, wait_for_state)
 
 
 @pytest.fixture
@@ -217,3 +218,67 @@ def test_cluster_mounts_a_blob_container(batchai_client, workspace, share_servic
     broken = make_cluster(batchai_client, emulator, "broken", mount_volumes=volumes)
     assert broken.node_state_counts.unusable_node_count == 1
     assert broken.errors[0].code == "AZBlobMountError"
+
+
+def download(url: str, emulator) -> bytes:
+    response = requests.get(url, timeout=10, verify=emulator.ca_cert)  # the Blob endpoint is https
+    response.raise_for_status()
+    return response.content
+
+
+def test_outputs_on_job_level_file_and_blob_mounts_are_listed(batchai_client, workspace, share_service, blob_service,
+                                                              emulator):
+    """The SDK's job-level mounting scenario: a job writes to output directories on a job-level Azure Files
+    mount and a job-level blobfuse mount; both are listed, with download URLs on their own endpoints."""
+    make_share(share_service)
+    make_share(share_service, "jobshare")
+    blob_service.create_container("data")
+    cluster = make_cluster(batchai_client, emulator)
+    volumes = models.MountVolumes(azure_file_shares=[file_share_reference(emulator, "jobshare", "afs")],
+                                  azure_blob_file_systems=[blob_mount(emulator)])
+    outputs = [models.OutputDirectory(id="OUTPUT1", path_prefix="$AZ_BATCHAI_JOB_MOUNT_ROOT/afs"),
+               models.OutputDirectory(id="OUTPUT2", path_prefix="$AZ_BATCHAI_JOB_MOUNT_ROOT/blobs")]
+    command = ("echo file1 > $AZ_BATCHAI_OUTPUT_OUTPUT1/file1.txt && echo file2 > $AZ_BATCHAI_OUTPUT_OUTPUT2/file2.txt"
+               " && mkdir -p $AZ_BATCHAI_OUTPUT_OUTPUT2/sub && echo deep > $AZ_BATCHAI_OUTPUT_OUTPUT2/sub/deep.txt")
+    submit(batchai_client, "mounted", job_parameters(cluster.id, command, mount_volumes=volumes,
+                                                     output_directories=outputs))
+    job = wait_for_state(batchai_client, "mounted", timeout=30)
+    assert job.execution_state == "succeeded", job.execution_info
+
+    on_files = output_files(batchai_client, "mounted", "OUTPUT1")
+    assert list(on_files) == ["file1.txt"] and on_files["file1.txt"].download_url.startswith(emulator.files_url)
+    assert requests.get(on_files["file1.txt"].download_url, timeout=10).content == b"file1\n"
+
+    on_blob = output_files(batchai_client, "mounted", "OUTPUT2")
+    assert {name: entry.file_type for name, entry in on_blob.items()} == {"file2.txt": "file", "sub": "directory"}
+    entry = on_blob["file2.txt"]
+    assert entry.download_url.startswith(emulator.blob_url) and "sp=r&" in entry.download_url + "&"
+    assert entry.content_length == 6 and entry.last_modified is not None
+    assert download(entry.download_url, emulator) == b"file2\n"
+    nested = output_files(batchai_client, "mounted", "OUTPUT2", directory="sub")
+    assert list(nested) == ["deep.txt"] and download(nested["deep.txt"].download_url, emulator) == b"deep\n"
+    # the link is read-only
+    assert requests.put(entry.download_url, data=b"x", headers={"x-ms-blob-type": "BlockBlob"}, timeout=10,
+                        verify=emulator.ca_cert).status_code == 403
+
+
+def test_blob_mount_outputs_page_and_stay_inside(batchai_client, workspace, share_service, blob_service, emulator):
+    """Paging (maxresults + nextLink) and the directory parameter work as for Azure Files outputs; a cluster-level
+    blobfuse mount is listed too; a directory outside the output directory is refused."""
+    make_share(share_service)
+    container = blob_service.create_container("data")
+    container.upload_blob("secret.txt", b"not in the output directory")
+    volumes = models.MountVolumes(azure_file_shares=[file_share_reference(emulator)],
+                                  azure_blob_file_systems=[blob_mount(emulator)])
+    cluster = make_cluster(batchai_client, emulator, mount_volumes=volumes)
+    command = "for i in 0 1 2 3 4; do echo -n $i > $AZ_BATCHAI_OUTPUT_OUT/f$i.txt; done"
+    submit(batchai_client, "paged", job_parameters(cluster.id, command, output_directories=[
+        models.OutputDirectory(id="OUT", path_prefix="$AZ_BATCHAI_MOUNT_ROOT/blobs/out")]))
+    assert wait_for_state(batchai_client, "paged", timeout=30).execution_state == "succeeded"
+
+    listed = output_files(batchai_client, "paged", "OUT", max_results=2)  # the SDK follows nextLink
+    assert sorted(listed) == ["f{}.txt".format(i) for i in range(5)]
+    assert download(listed["f3.txt"].download_url, emulator) == b"3"
+    with pytest.raises(HttpResponseError) as refused:
+        output_files(batchai_client, "paged", "OUT", directory="..")
+    assert refused.value.status_code == 400
