@@ -1,8 +1,8 @@
 """What the emulator covers of the Batch AI 2018-05-01 API, worked out from its route table, and
 which File and Blob operations its storage account serves, from theirs.
 
-``python -m emulator.coverage`` prints the README's coverage tables; ``--write README.md``
-replaces the tables between the README's coverage markers. Each operation of the API (the
+``python -m emulator.coverage`` prints the coverage tables of docs/coverage.md; ``--write docs/coverage.md``
+replaces the tables between that file's coverage markers. Each operation of the API (the
 specification's operation ids, as azure-mgmt-batchai 7.0.0 calls them) is supported when a
 route of ``emulator.batchai.urls`` answers its method and path; the notes say how it differs.
 """
@@ -17,8 +17,8 @@ from .batchai.urls import url_paths
 from .blob.urls import url_paths as blob_url_paths
 from .files.urls import url_paths as file_url_paths
 
-START, END = "<!-- coverage:start (python -m emulator.coverage --write README.md) -->", "<!-- coverage:end -->"
-STORAGE_START = "<!-- storage-coverage:start (python -m emulator.coverage --write README.md) -->"
+START, END = "<!-- coverage:start (python -m emulator.coverage --write docs/coverage.md) -->", "<!-- coverage:end -->"
+STORAGE_START = "<!-- storage-coverage:start (python -m emulator.coverage --write docs/coverage.md) -->"
 STORAGE_END = "<!-- storage-coverage:end -->"
 
 _RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.BatchAI"
@@ -143,7 +143,7 @@ def readme_table(text: str, start: str = START, end: str = END) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulator.coverage", description=__doc__.split("\n")[0])
-    parser.add_argument("--write", metavar="README", help="replace the table between the coverage markers of this file")
+    parser.add_argument("--write", metavar="FILE", help="replace the table between the coverage markers of this file")
     args = parser.parse_args(argv)
     generated = table()
     if not args.write:

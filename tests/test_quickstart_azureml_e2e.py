@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from doc_blocks import quickstart_command
 from test_quickstart_e2e import ROOT, SUBSET, interrupt_after, make_config
 from test_quickstart_e2e import start_quickstart as start_script
 
@@ -78,7 +79,10 @@ def check_run(output: str, tmp_path: Path, nodes: int = 1) -> None:
 
 
 def test_quickstart_azureml_runs_end_to_end(tmp_path):
-    process = start_quickstart(tmp_path, "--epochs", "1")
+    """docs/azureml.md's command, on the MNIST subset for one epoch."""
+    script, _, arguments = quickstart_command("docs/azureml.md", "The same quickstart on Azure Machine Learning")
+    assert (script, arguments) == ("quickstart_azureml.py", [])
+    process = start_quickstart(tmp_path, *arguments, "--epochs", "1")
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
     check_run(output, tmp_path)

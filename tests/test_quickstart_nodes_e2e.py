@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from doc_blocks import quickstart_command
 from test_quickstart_e2e import assert_nothing_left, start_quickstart
 
 pytest.importorskip("mpi4py")
 
 
 def test_quickstart_on_two_nodes(tmp_path):
-    process = start_quickstart(tmp_path, "--epochs", "6", "--nodes", "2")  # the README's command
+    script, mnist_dir, arguments = quickstart_command("docs/distributed.md", "Training on several nodes")
+    assert (script, mnist_dir, arguments) == ("quickstart.py", "tests/data/mnist-small", ["--epochs", "6", "--nodes", "2"])
+    process = start_quickstart(tmp_path, *arguments)  # the documented command
     output, _ = process.communicate(timeout=900)
     assert process.returncode == 0, output
     lines = output.splitlines()

@@ -7,20 +7,22 @@ import subprocess
 import sys
 
 import pytest
+from doc_blocks import quickstart_command
 from test_config import write_config
 from test_quickstart_e2e import ROOT, assert_nothing_left, interrupt_after, start_quickstart
 
-# The README's command. The first checkpoint comes after epoch 1: the rest leaves the watcher time to preempt.
-README_COMMAND = ".venv/bin/python quickstart.py --mnist-dir tests/data/mnist-small --epochs 8 --preempt-once"
+# docs/preemption.md's command. The first checkpoint comes after epoch 1: the rest leaves the watcher time to preempt.
+SCRIPT, MNIST_DIR, ARGUMENTS = quickstart_command("docs/preemption.md", "Low-priority nodes and preemption")
 EPOCHS = 8
 
 
-def test_readme_shows_the_command_run_here():
-    assert README_COMMAND in (ROOT / "README.md").read_text(encoding="utf-8")
+def test_docs_show_the_command_run_here():
+    assert (SCRIPT, MNIST_DIR, ARGUMENTS) == ("quickstart.py", "tests/data/mnist-small",
+                                              ["--epochs", str(EPOCHS), "--preempt-once"])
 
 
 def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
-    process = start_quickstart(tmp_path, *README_COMMAND.split("tests/data/mnist-small")[1].split())
+    process = start_quickstart(tmp_path, *ARGUMENTS)
     output, _ = process.communicate(timeout=900)
     assert process.returncode == 0, output
     lines = output.splitlines()

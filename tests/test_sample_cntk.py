@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from doc_blocks import code_block
 from sample_checks import check_sigterm_stops_promptly, epoch_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,3 +190,17 @@ def test_cntk_distributed_learner_on_two_mpi_ranks(cntk_python, ctf_dir, tmp_pat
     names = sorted(os.listdir(str(model_dir)))
     assert {'ConvNet_MNIST_0.dnn', 'ConvNet_MNIST_1.dnn', 'ConvNet_MNIST_metrics.csv'} <= set(names)
     assert not [n for n in names if n.startswith('.')]
+
+
+def test_the_documented_cntk_command_trains(cntk_python, ctf_dir, tmp_path):
+    """docs/cntk.md's last line, ``$CNTK_PYTHON samples/ConvNet_MNIST.py data/mnist-cntk /tmp/cntk-models --epochs 2
+    --engine cntk``, with the MNIST subset's files and a temporary model directory."""
+    *_, command = code_block('docs/cntk.md', 'The CNTK path', 'sh').strip().splitlines()
+    words = command.split()
+    assert words == ['$CNTK_PYTHON', 'samples/ConvNet_MNIST.py', 'data/mnist-cntk', '/tmp/cntk-models', '--epochs', '2',
+                     '--engine', 'cntk'], words
+    model_dir = tmp_path / 'cntk-models'
+    result = run_cntk(cntk_python, ctf_dir, model_dir, *words[4:6])  # run_cntk adds --engine cntk
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'Finished Epoch[2 of 2]' in result.stderr and final_error(result.stderr) < 60.0
+    assert (model_dir / 'ConvNet_MNIST_1.dnn').exists()

@@ -17,6 +17,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, 
     ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient, ContentSettings, \
     generate_blob_sas, generate_container_sas
+from doc_blocks import code_block
 
 KiB = 1024
 
@@ -404,13 +405,10 @@ def test_describe_lists_the_blob_endpoint(emulator):
     assert "BlobEndpoint=" + emulator.blob_url in described["blob_connection_string"]
 
 
-def test_readme_blob_example_runs(emulator):
-    """The README's Blob storage example, run as written against this emulator."""
-    readme = (os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    text = open(os.path.join(readme, "README.md"), encoding="utf-8").read()
-    section = text.split("### Blob storage", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(code, "README.md (Blob storage)", "exec"), {"emu": emulator})
+def test_docs_blob_example_runs(emulator):
+    """docs/emulator.md's Blob storage example, run as written against this emulator."""
+    code = code_block("docs/emulator.md", "Blob storage")
+    exec(compile(code, "docs/emulator.md (Blob storage)", "exec"), {"emu": emulator})
     service = BlobServiceClient.from_connection_string(emulator.blob_connection_string,
                                                        connection_verify=emulator.ca_cert)
     assert service.get_blob_client("data", "mnist/train.txt").get_blob_properties().metadata == {

@@ -12,6 +12,7 @@ import pytest
 from azure.mgmt.batchai import models
 
 from conftest import ROOT
+from doc_blocks import code_block
 from test_jobs import RG, WS, make_share, sdk_clients
 
 DOCUMENTED_KEYS = {"arm_url", "files_url", "blob_url", "account_name", "account_key", "subscription_id", "ca_cert",
@@ -19,9 +20,12 @@ DOCUMENTED_KEYS = {"arm_url", "files_url", "blob_url", "account_name", "account_
 
 
 def launch(data_dir, log_path) -> tuple:
-    """Start the emulator as a program; returns (process, the first stdout line as JSON)."""
+    """Start the emulator as docs/emulator.md says (its data directory in ``data_dir``); returns (process, the
+    first stdout line as JSON)."""
+    documented = code_block("docs/emulator.md", "Running it on its own", "sh").split()
+    assert documented == [".venv/bin/python", "-m", "emulator", "--data-dir", "/tmp/emu"], documented
     with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "emulator", "--data-dir", str(data_dir)], cwd=str(ROOT),
+        process = subprocess.Popen([sys.executable] + documented[1:-1] + [str(data_dir)], cwd=str(ROOT),
                                    stdout=subprocess.PIPE, stderr=log, text=True)
     line = process.stdout.readline()
     if not line:

@@ -1,4 +1,4 @@
-"""The README's coverage table is what ``python -m emulator.coverage`` prints, and its list of
+"""The coverage tables of docs/coverage.md are what ``python -m emulator.coverage`` prints, and its list of
 operations is the 2018-05-01 API as azure-mgmt-batchai 7.0.0 calls it."""
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_readme_table_is_the_generated_one():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "coverage.md").read_text(encoding="utf-8")
     printed = subprocess.run([sys.executable, "-m", "emulator.coverage"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout
     assert printed == coverage.table() + "\n\n" + coverage.storage_table() + "\n"
-    stale = "README.md is stale: run python -m emulator.coverage --write README.md"
+    stale = "docs/coverage.md is stale: run python -m emulator.coverage --write docs/coverage.md"
     assert coverage.readme_table(readme) == coverage.table(), stale
     assert coverage.readme_table(readme, coverage.STORAGE_START, coverage.STORAGE_END) == coverage.storage_table(), \
         stale

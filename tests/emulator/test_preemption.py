@@ -11,6 +11,7 @@ from batchai_quickstart.steps import create_job
 from test_jobs import (EXP, MOUNT_ROOT, RG, WS, job_parameters, make_cluster, output_files, read_output,
                        share, submit, wait_for, wait_for_state, workspace)  # noqa: F401  (share, workspace: fixtures)
 from test_sample import ctf_dir  # noqa: F401  (a fixture)
+from doc_blocks import code_block
 
 # Each run appends a line to a file on the share, then (on its first run only) waits to be preempted.
 ATTEMPTS = ("echo started on $(hostname) >> {root}/attempts.txt; "
@@ -175,15 +176,13 @@ def test_a_training_preempted_after_a_checkpoint_resumes_to_the_same_result(batc
     assert epoch_results(rerun) == expected[resumed_after + 1:]  # the same epochs and final test error
 
 
-def test_readme_preemption_example_runs(batchai_client, workspace, share, emulator):
-    """The README's example, run as written against this emulator."""
-    from pathlib import Path
+def test_docs_preemption_example_runs(batchai_client, workspace, share, emulator):
+    """docs/preemption.md's example, run as written against this emulator."""
     make_cluster(batchai_client, emulator, "lowcluster", vm_priority="lowpriority")
     [node] = node_ids(batchai_client, "lowcluster")
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    code = text.split("### Preempting low-priority nodes", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    code = code_block("docs/preemption.md", "The emulator's controls")
     scope = {"emu": emulator}
-    exec(compile(code, "README.md (Preempting low-priority nodes)", "exec"), scope)
+    exec(compile(code, "docs/preemption.md (The emulator's controls)", "exec"), scope)
     assert scope["node_id"] == node
     emulator.set_preemption_rate(0)
     wait_for(lambda: steady_with(batchai_client, 1, "lowcluster"))
