@@ -7,7 +7,6 @@ Pure functions of the body: checks that need stored state (does the cluster exis
 from __future__ import annotations
 
 import copy
-import posixpath
 import re
 import threading
 from typing import Any, Optional
@@ -193,7 +192,7 @@ def check_mount_volumes(volumes: Any, path: str, job_level: bool = False) -> dic
 
 def _check_mount_point(relative: str, item_path: str) -> None:
     """A relativeMountPath names a directory strictly below the mount root (core/paths.py checks it again)."""
-    if _leaves_folder(relative) or posixpath.normpath(relative) == ".":
+    if _leaves_folder(relative) or any(part in ("", ".") for part in relative.rstrip("/").split("/")):
         raise errors.invalid_parameter("{}.relativeMountPath '{}' must be a relative path inside the mount root "
                                        "(no leading '/', no '..').".format(item_path, relative))
 

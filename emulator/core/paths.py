@@ -21,8 +21,8 @@ class PathOutsideRoot(ValueError):
 def inside(root: PathLike, *parts: str, follow_last: bool = True) -> Path:
     """``root/part/...``; raises PathOutsideRoot unless, resolved, it stays strictly below ``root``.
 
-    Every part must be a non-empty string without NUL; an absolute part, ``..`` that climbs out, or a
-    link that points out of ``root`` are refused. ``follow_last=False`` resolves all but the last
+    Every part is one or more names joined by ``/``: an absolute part, an empty name, ``.``, ``..``, NUL,
+    or a link that points out of ``root`` are refused. ``follow_last=False`` resolves all but the last
     component, for a path that is itself a link the caller replaces (a mount point). The result is
     ``root`` joined with ``parts`` (not resolved, so that it reads like the paths built beside it).
     """
@@ -30,15 +30,13 @@ def inside(root: PathLike, *parts: str, follow_last: bool = True) -> Path:
     if not parts:
         raise PathOutsideRoot("no path below {}".format(base))
     for part in parts:
-        if not isinstance(part, str) or not part or "\0" in part:
-            raise PathOutsideRoot("{!r} is not a path part".format(part))
+        # "." and ".." are refused even where they would stay below the root: a job named "." would
+        # otherwise name the directory of every job of its workspace.
+        if not isinstance(part, str) or "\0" in part or any(
+                segment in ("", ".", "..") for segment in part.split("/")):
+            raise PathOutsideRoot("{!r} is not a relative path of named entries".format(part))
     joined = base.joinpath(*parts)
-    if follow_last:
-        resolved = joined.resolve()
-    elif joined.name in ("", ".", ".."):
-        raise PathOutsideRoot("{} does not name an entry below {}".format("/".join(parts), base))
-    else:
-        resolved = joined.parent.resolve() / joined.name
+    resolved = joined.resolve() if follow_last else joined.parent.resolve() / joined.name
     if base not in resolved.parents:
         raise PathOutsideRoot("{} is not inside {}".format("/".join(parts), base))
     return Path(root).joinpath(*parts)
