@@ -125,8 +125,11 @@ class AzureMLJobStore:
 
     def remove_node(self, cluster_id: int, node_id: str) -> None:
         row = self._compute(cluster_id)
-        if row is not None:
-            shutil.rmtree(self._node_dir(row, node_id), ignore_errors=True)
+        try:
+            if row is not None:
+                shutil.rmtree(self._node_dir(row, node_id), ignore_errors=True)
+        except PathOutsideRoot:  # a compute named before names were checked: its directory is left alone
+            pass
         self.store.execute("DELETE FROM aml_nodes WHERE node_id = ?", (node_id,))
 
     def set_allocation_state(self, cluster_id: int, state: str, version: str) -> bool:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, os.PathLike]
 
 
 class PathOutsideRoot(ValueError):

@@ -23,7 +23,7 @@ import requests
 from azure.mgmt.batchai import models
 
 from test_jobs import (EXP, MOUNT_ROOT, RG, WS, file_share_reference, job_parameters, make_cluster, make_share,
-                       make_workspace, submit, wait_for, wait_for_state)
+                       make_workspace, read_output, submit, wait_for, wait_for_state)
 
 ESCAPES = ["..", "../../escaped", "/tmp/escaped", "."]
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -87,7 +87,8 @@ def test_batchai_mount_paths_output_paths_and_listed_directories_are_refused(emu
     for bad in ESCAPES + ["a/../../b", "a//b"]:
         for kind, entry in (("azureFileShares", share), ("azureBlobFileSystems", blob), ("fileServers", server)):
             body = _cluster_body(emulator, **{kind: [dict(entry, relativeMountPath=bad)]})
-            assert_400(send(emulator, "PUT", base + "/clusters/c1" + API, body), "InvalidParameter", "relativeMountPath")
+            assert_400(send(emulator, "PUT", base + "/clusters/c1" + API, body), "InvalidParameter",
+                       "relativeMountPath")
             if kind != "fileServers":
                 job = job_parameters(cluster.id, "true").serialize()
                 job["properties"]["mountVolumes"] = {kind: [dict(entry, relativeMountPath=bad)]}
@@ -133,6 +134,7 @@ def test_a_blob_mount_a_job_replaced_by_a_link_is_not_written_back(emulator, clu
         cluster.id, command, mount_volumes=models.MountVolumes(azure_blob_file_systems=[mount])))
     assert wait_for_state(batchai_client, "linker", timeout=30).execution_state == "succeeded"
     assert sorted(blob.name for blob in container.list_blobs()) == ["in.txt"]
+    assert "replaced by a link" in read_output(batchai_client, "linker", "execution.log")
 
 
 # ---- Azure ML --------------------------------------------------------------------------------------------
