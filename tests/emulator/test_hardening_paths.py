@@ -17,6 +17,7 @@ Where a request value reaches the file system (each is tried below):
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import requests
@@ -253,12 +254,15 @@ def test_finding_8_outputs_a_job_replaced_by_links_are_not_uploaded(ml, emulator
     code = tmp_path / "code"
     code.mkdir()
     (code / "job.py").write_text(
-        "import os, shutil, sys\n"
+        "import os, shutil, sys, time\n"
         "shutil.rmtree('outputs', ignore_errors=True)\n"
         "os.symlink({0!r}, 'outputs')\n"
         "os.rmdir(sys.argv[1])\n"
         "os.symlink({0!r}, sys.argv[1])\n"
-        "print('linked')\n".format(str(secret)))
+        "print('linked', flush=True)\n"
+        "os.remove('../logs/std_log.txt')\n"  # the log the emulator copies while the job runs
+        "os.symlink({1!r}, '../logs/std_log.txt')\n"
+        "time.sleep(1.5)\n".format(str(secret), str(secret / "secret.txt")))
     job = ml.jobs.create_or_update(command(
         code=str(code), command="python job.py ${{outputs.model}}", outputs={"model": Output(type="uri_folder")},
         environment="AzureML-acpt-pytorch-2.8-cuda12.6@latest", compute="cpu", experiment_name="tests"))
@@ -271,6 +275,9 @@ def test_finding_8_outputs_a_job_replaced_by_links_are_not_uploaded(ml, emulator
         return [item.name for item in blob.list_blobs(container, prefix, "", "", None)[0]]
 
     artifacts = backend.artifact_prefix(job.name)
-    assert names("azureml", artifacts + "user_logs/") == [artifacts + "user_logs/std_log.txt"]  # uploads ran
     assert names("azureml", artifacts + "outputs/") == []
     assert names(ml.datastores.get_default().container_name, backend.output_prefix(job.name, "model")) == []
+    for name in names("azureml", artifacts):  # the logs: never the file the job linked them to
+        fd, _ = blob.open_blob("azureml", name)
+        with os.fdopen(fd, "rb") as uploaded:
+            assert b"emulator secrets" not in uploaded.read(), name
