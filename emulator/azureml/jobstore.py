@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..core.paths import PathOutsideRoot, inside, is_link_free
 from ..runner import records
 from ..runner.environment import host_environment
 from ..runner.records import ClusterRecord, Failure, JobLaunch, LaunchRefused, NodeLaunch, NodeRecord, Outcome, \
@@ -85,7 +86,7 @@ class AzureMLJobStore:
         return [row["id"] for row in self.store.query("SELECT rowid AS id FROM aml_computes WHERE state = 'Succeeded'")]
 
     def _node_dir(self, row, node_id: str) -> Path:
-        return self.root / "nodes" / row["resource_group"] / row["workspace"] / row["name"] / node_id
+        return inside(self.root / "nodes", row["resource_group"], row["workspace"], row["name"], node_id)
 
     def nodes(self, cluster_id: int) -> list:
         row = self._compute(cluster_id)
@@ -124,8 +125,11 @@ class AzureMLJobStore:
 
     def remove_node(self, cluster_id: int, node_id: str) -> None:
         row = self._compute(cluster_id)
-        if row is not None:
-            shutil.rmtree(self._node_dir(row, node_id), ignore_errors=True)
+        try:
+            if row is not None:
+                shutil.rmtree(self._node_dir(row, node_id), ignore_errors=True)
+        except PathOutsideRoot:  # a compute named before names were checked: its directory is left alone
+            pass
         self.store.execute("DELETE FROM aml_nodes WHERE node_id = ?", (node_id,))
 
     def set_allocation_state(self, cluster_id: int, state: str, version: str) -> bool:
@@ -208,14 +212,16 @@ class AzureMLJobStore:
     # ---- a started job -------------------------------------------------------------------------
 
     def job_dir(self, row) -> Path:
-        return self.root / "jobs" / _safe(row["resource_group"]) / _safe(row["workspace"]) / _safe(row["name"])
+        return inside(self.root / "jobs", row["resource_group"], row["workspace"], row["name"])
 
     def launch(self, job_id: int, nodes: list) -> JobLaunch:
         row = self._job(job_id)
         props = json.loads(row["properties"])
-        directory = self.job_dir(row)
         try:
+            directory = self.job_dir(row)
             paths = self._prepare(row, props, directory)
+        except PathOutsideRoot as exc:  # names are checked at the API: this is the second line
+            raise LaunchRefused(Failure(SETUP, {"reason": str(exc), "error": _SetupFailed(str(exc)).error})) from None
         except _SetupFailed as exc:
             raise LaunchRefused(Failure(SETUP, {"reason": str(exc), "error": exc.error})) from None
         per_node = int((props.get("distribution") or {}).get("processCountPerInstance") or 1)
@@ -310,7 +316,7 @@ class AzureMLJobStore:
             paths["inputs"][name] = self._input(row, directory, name, spec or {})
         for name in props.get("outputs") or {}:
             if name != "default":
-                target = directory / "outputs" / name
+                target = inside(directory / "outputs", name)
                 target.mkdir(parents=True, exist_ok=True)
                 paths["outputs"][name] = target
         (code_dir / "outputs").mkdir(exist_ok=True)
@@ -337,7 +343,7 @@ class AzureMLJobStore:
             raise _SetupFailed("input {} has an unsupported uri {!r}".format(name, uri))
         container = self.backend.datastore_container(row["resource_group"], row["workspace"],
                                                      match.group("datastore"))
-        target = directory / "inputs" / name
+        target = inside(directory / "inputs", name)
         target.mkdir(parents=True, exist_ok=True)
         if not self.storage.download_prefix(container, match.group("path").strip("/") + "/", target):
             raise _SetupFailed("input {} ({}) holds no files".format(name, uri))
@@ -377,11 +383,18 @@ class AzureMLJobStore:
 
     def _finalize(self, row, paths: dict) -> None:
         prefix = self.backend.artifact_prefix(row["name"])
-        self.storage.upload_directory(paths["code"] / "outputs", ARTIFACT_CONTAINER, prefix + "outputs/")
-        self.storage.upload_directory(paths["logs"], ARTIFACT_CONTAINER, prefix + "user_logs/")
+        job_dir = paths["code"].parent
+        uploads = [(paths["code"] / "outputs", ARTIFACT_CONTAINER, prefix + "outputs/"),
+                   (paths["logs"], ARTIFACT_CONTAINER, prefix + "user_logs/")]
         container = self.backend.datastore_container(row["resource_group"], row["workspace"], BLOB_STORE)
-        for name, directory in paths["outputs"].items():
-            self.storage.upload_directory(directory, container, self.backend.output_prefix(row["name"], name))
+        uploads += [(directory, container, self.backend.output_prefix(row["name"], name))
+                    for name, directory in paths["outputs"].items()]
+        for directory, container_name, blob_prefix in uploads:
+            # The job owns these directories: one it replaced with a link (to anywhere) is not read.
+            if not is_link_free(job_dir, directory):
+                log.warning("job %s: %s is a link; not uploaded", row["name"], directory.relative_to(job_dir))
+                continue
+            self.storage.upload_directory(directory, container_name, blob_prefix)
 
 
 class _LogCopier:
@@ -402,6 +415,8 @@ class _LogCopier:
 
     def copy(self) -> None:
         for path in sorted(self.directory.glob("*.txt")):
+            if path.is_symlink():  # a job may replace its log with a link: never followed
+                continue
             size = path.stat().st_size
             if self._sizes.get(path.name) != size:
                 try:
@@ -424,10 +439,6 @@ class _SetupFailed(Exception):
 
 class _Changed(Exception):
     """Rolls back a claim whose job or nodes changed under it."""
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
 
 
 def _free_port() -> int:

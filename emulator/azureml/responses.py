@@ -13,6 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..core.arm import json_response, read_json
 from . import exceptions as errors
+from . import names
 from .models import AzureMLBackend
 
 RETRY_AFTER = "1"
@@ -20,10 +21,13 @@ PROVIDER_PATH = "providers/Microsoft.MachineLearningServices/locations/{}"
 
 
 def arm_operation(method: Callable) -> Callable:
-    """Checks shared by every Resource Manager handler: our subscription."""
+    """Checks shared by every Resource Manager handler: our subscription; on writes, the names in the URL
+    (a read of a name the service would refuse finds nothing: 404)."""
     @functools.wraps(method)
     def handler(self: "AzureMLResponses", request: Request, **params: str) -> Response:
         self.backend.check_subscription(params["subscription"])
+        if request.method in ("PUT", "POST", "PATCH"):
+            names.check_url(params)
         return method(self, request, **params)
     return handler
 
@@ -43,7 +47,9 @@ class AzureMLResponses:
     @arm_operation
     def create_deployment(self, request: Request, subscription: str, resource_group: str,
                           deployment: str) -> Response:
-        return json_response(self.backend.create_deployment(resource_group, deployment, read_json(request)), 201)
+        body = read_json(request)
+        names.check_deployment(body)
+        return json_response(self.backend.create_deployment(resource_group, deployment, body), 201)
 
     @arm_operation
     def get_deployment(self, request: Request, subscription: str, resource_group: str, deployment: str) -> Response:
@@ -162,7 +168,9 @@ class AzureMLResponses:
     @arm_operation
     def create_job(self, request: Request, subscription: str, resource_group: str, workspace: str,
                    job: str) -> Response:
-        body, created = self.backend.create_job(resource_group, workspace, job, read_json(request))
+        body = read_json(request)
+        names.check_job(body)
+        body, created = self.backend.create_job(resource_group, workspace, job, body)
         return json_response(body, 201 if created else 200)
 
     @arm_operation

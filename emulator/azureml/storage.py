@@ -6,9 +6,12 @@ import base64
 import datetime
 import hashlib
 import os
+import stat
 from pathlib import Path
 from typing import Iterator, Optional
 from urllib.parse import urlsplit
+
+from ..core.paths import PathOutsideRoot, inside
 
 BLOB_SUFFIX_HOST = "core.localhost"  # blob hosts are <account>.blob.core.localhost (see batchai_quickstart)
 
@@ -64,11 +67,10 @@ class WorkspaceStorage:
         """Copy every blob under ``prefix`` to ``destination`` (relative names kept); returns the count.
         Names that would leave ``destination`` are refused, as on a real node's mount."""
         count = 0
-        root = destination.resolve()
         for name in list(self.names(container, prefix)):
-            relative = name[len(prefix):].lstrip("/")
-            target = (destination / relative).resolve()
-            if not relative or root not in target.parents:
+            try:
+                target = inside(destination, name[len(prefix):].lstrip("/"))
+            except PathOutsideRoot:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, _blob = self._blob.open_blob(container, name)
@@ -84,7 +86,11 @@ class WorkspaceStorage:
     # ---- writing --------------------------------------------------------------------------------
 
     def upload_file(self, container: str, name: str, path: Path) -> None:
-        with open(path, "rb") as source:
+        """Upload one regular file; a link (which a job may have put in its place) is refused (OSError)."""
+        fd = os.open(str(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as source:
+            if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+                raise OSError("{} is not a regular file".format(path.name))
             self.write(container, name, source)
 
     def write_bytes(self, container: str, name: str, data: bytes) -> None:
@@ -110,9 +116,18 @@ class WorkspaceStorage:
                             metadata or {}, Conditions())
 
     def upload_directory(self, directory: Path, container: str, prefix: str) -> int:
+        """Upload the regular files under ``directory``; links are not followed (neither to files nor to
+        directories), so a job cannot make the emulator upload what lies outside its own directories."""
         count = 0
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                self.upload_file(container, prefix + path.relative_to(directory).as_posix(), path)
+        for top, dirs, files in os.walk(str(directory), followlinks=False):
+            dirs.sort()
+            for filename in sorted(files):
+                path = Path(top, filename)
+                if path.is_symlink() or not path.is_file():
+                    continue
+                try:
+                    self.upload_file(container, prefix + path.relative_to(directory).as_posix(), path)
+                except OSError:  # replaced by a link (or removed) since the walk saw it
+                    continue
                 count += 1
         return count

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from ..blob.models import Conditions
+from ..core.paths import PathOutsideRoot, inside
 from ..runner.records import SyncedMount
 
 COPY_CHUNK = 1 << 20
@@ -134,7 +135,10 @@ def _inside(directory: Path, blob_name: str):
     parts = blob_name.split("/")
     if any(part in ("", ".", "..") for part in parts):
         return None
-    return directory.joinpath(*parts)
+    try:
+        return inside(directory, *parts)
+    except PathOutsideRoot:  # a link the job left in the mount directory
+        return None
 
 
 def _file_writer(path: Path) -> Callable[[int], tuple]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.arm import utc_now
+from ..core.paths import PathOutsideRoot, inside
 from ..runner.records import DirectoryMount
 from . import exceptions as errors
 
@@ -126,7 +127,7 @@ class FileServers:
 
     def export_dir(self, row: sqlite3.Row) -> Path:
         """The directory that stands for the server's NFS export (what a node mounting it sees)."""
-        return self.root / row["resource_group"] / row["workspace"] / row["name"] / "data"
+        return inside(self.root, row["resource_group"], row["workspace"], row["name"], "data")
 
     def mount(self, reference: dict) -> DirectoryMount:
         """A ``mountVolumes.fileServers`` entry as the runner's DirectoryMount: the server's export (or
@@ -147,8 +148,14 @@ class FileServers:
         source = (reference.get("sourceDirectory") or "").strip()
         if source == EXPORT_PATH or source.startswith(EXPORT_PATH + "/"):
             source = source[len(EXPORT_PATH):]
-        return DirectoryMount(name=server_id, source=self.export_dir(row).joinpath(*source.strip("/").split("/"))
-                              if source.strip("/") else self.export_dir(row), relative_path=relative)
+        export, inner = self.export_dir(row), source.strip("/")
+        try:
+            return DirectoryMount(name=server_id, source=inside(export, inner) if inner else export,
+                                  relative_path=relative)
+        except PathOutsideRoot:
+            return DirectoryMount(name=server_id, source=None, relative_path=relative,
+                                  missing="mount.nfs: access denied by server: {} is not inside the export".format(
+                                      source))
 
     def to_json(self, row: sqlite3.Row) -> dict:
         props = json.loads(row["properties"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.arm import utc_now
+from ..core.paths import inside
 from ..runner import records
 from ..runner.environment import expand, host_environment, secret_values, user_variables
 from ..runner.mounts import share_mounts
@@ -101,7 +102,7 @@ class BatchAIJobStore:
     # ---- clusters and nodes ------------------------------------------------------------------
 
     def cluster_dir(self, cluster: sqlite3.Row) -> Path:
-        return self.nodes_root / cluster["resource_group"] / cluster["workspace"] / cluster["name"]
+        return inside(self.nodes_root, cluster["resource_group"], cluster["workspace"], cluster["name"])
 
     def _cluster_row(self, cluster_id: int) -> Optional[sqlite3.Row]:
         return self.store.query_one("SELECT * FROM bai_clusters WHERE id = ?", (cluster_id,))
@@ -130,7 +131,7 @@ class BatchAIJobStore:
 
     def _node_record(self, cluster: sqlite3.Row, row: sqlite3.Row) -> NodeRecord:
         return NodeRecord(node_id=row["node_id"], seq=row["seq"], state=row["state"], ip=node_ip(row["seq"]),
-                          directory=self.cluster_dir(cluster) / row["node_id"])
+                          directory=inside(self.cluster_dir(cluster), row["node_id"]))
 
     def nodes(self, cluster_id: int) -> list:
         cluster = self._cluster_row(cluster_id)

@@ -23,6 +23,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..core.paths import inside
 from ..runner.environment import (NODE_NETWORK, expand, host_environment, secret_values, threads_per_process,
                                   user_variables)
 from ..runner.mounts import share_mounts
@@ -54,7 +55,7 @@ class _Job:
         self.multi = len(nodes) > 1
         self.secrets = secret_values(props.get("secrets"))
         self.temp_roots = [node.directory / "jobs" for node in nodes]
-        self.job_temps = [root / row["workspace"] / row["experiment"] / row["name"] for root in self.temp_roots]
+        self.job_temps = [inside(root, row["workspace"], row["experiment"], row["name"]) for root in self.temp_roots]
         self.shared = self.job_temps[0] / "shared"  # one directory that every node sees, as the service's NFS
         self.bin_dir = self.temp_roots[0] / ".batchai-emulator"
         self.envs = [self._node_env(index) for index in range(len(nodes))]

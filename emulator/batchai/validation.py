@@ -154,9 +154,7 @@ def check_mount_volumes(volumes: Any, path: str, job_level: bool = False) -> dic
         _required_string(share, "azureFileUrl", item_path + ".azureFileUrl", "the URL of the file share")
         relative = _required_string(share, "relativeMountPath", item_path + ".relativeMountPath",
                                     "where to mount the share, relative to the mount root")
-        if relative.startswith("/") or ".." in relative.split("/"):
-            raise errors.invalid_parameter("{}.relativeMountPath '{}' must be a relative path inside the mount root."
-                                           .format(item_path, relative))
+        _check_mount_point(relative, item_path)
         if relative in seen:
             raise errors.invalid_parameter("{}.relativeMountPath '{}' is used twice.".format(item_path, relative))
         seen.add(relative)
@@ -192,12 +190,17 @@ def check_mount_volumes(volumes: Any, path: str, job_level: bool = False) -> dic
     return volumes
 
 
+def _check_mount_point(relative: str, item_path: str) -> None:
+    """A relativeMountPath names a directory strictly below the mount root (core/paths.py checks it again)."""
+    if _leaves_folder(relative) or any(part in ("", ".") for part in relative.rstrip("/").split("/")):
+        raise errors.invalid_parameter("{}.relativeMountPath '{}' must be a relative path inside the mount root "
+                                       "(no leading '/', no '..').".format(item_path, relative))
+
+
 def _check_relative_mount(entry: dict, item_path: str, seen: set) -> None:
     relative = _required_string(entry, "relativeMountPath", item_path + ".relativeMountPath",
                                 "where to mount it, relative to the mount root")
-    if relative.startswith("/") or ".." in relative.split("/"):
-        raise errors.invalid_parameter("{}.relativeMountPath '{}' must be a relative path inside the mount root."
-                                       .format(item_path, relative))
+    _check_mount_point(relative, item_path)
     if relative in seen:
         raise errors.invalid_parameter("{}.relativeMountPath '{}' is used twice.".format(item_path, relative))
     seen.add(relative)

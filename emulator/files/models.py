@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 from urllib.parse import quote, unquote, urlsplit
 
+from ..core.paths import PathOutsideRoot, inside
 from . import exceptions as err
 from .auth import Authenticator
 
@@ -261,7 +262,7 @@ class FilesBackend:
         with self._lock:
             if share not in self._shares:
                 raise err.ShareNotFound(share)
-        path = self.root / share
+        path = inside(self.root, share)
         if not path.is_dir():  # removed behind our back: an empty share is still a share
             path.mkdir(parents=True, exist_ok=True)
         return path
@@ -326,7 +327,7 @@ class FilesBackend:
         with self._lock:
             if name in self._shares:
                 raise err.share_already_exists()
-            path = self.root / name
+            path = inside(self.root, name)
             if path.exists():  # leftovers of a share deleted while a file was busy
                 shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True, exist_ok=True)
@@ -364,7 +365,7 @@ class FilesBackend:
                 self.store.execute("DELETE FROM file_properties WHERE share = ?", (name,))
             del self._shares[name]
             self._real_roots.pop(name, None)
-        shutil.rmtree(self.root / name, ignore_errors=True)
+        shutil.rmtree(inside(self.root, name), ignore_errors=True)
 
     def list_shares(self, prefix: str = "", marker: str = "", max_results: Optional[int] = None
                     ) -> tuple[list[Share], str]:
@@ -644,8 +645,9 @@ class FilesBackend:
             root = self._real_root(share)
         except LookupError:
             return found
-        top = os.path.join(root, *segments)
-        if not _inside(root, os.path.realpath(top)):
+        try:
+            top = str(inside(root, *segments)) if segments else root
+        except PathOutsideRoot:
             return found
         seen = 0
         for directory, dirnames, filenames in os.walk(top):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from ..core.paths import inside
 from .records import (DIRECTORY_MOUNT_FAILED, MOUNT_FAILED, SYNCED_MOUNT_FAILED, DirectoryMount, Failure, SharePaths,
                       ShareMount, SyncedMount)
 
@@ -40,10 +41,15 @@ def mount_shares(shares: SharePaths, mounts: Iterable[ShareMount], mount_root: P
     """Mount each share under ``mount_root`` after checking its account name and key; returns the table."""
     table = {}
     for mount in mounts:
-        target = mount_root / mount.relative_path
+        target = mount.relative_path  # shown in a refusal until it is checked
 
         def failure(reason: str) -> MountError:
             return MountError(Failure(MOUNT_FAILED, {"url": mount.url, "path": str(target), "reason": reason}))
+
+        try:
+            target = _mount_point(mount_root, mount.relative_path)
+        except ValueError as exc:
+            raise failure(str(exc)) from None
 
         try:
             name = shares.share_from_url(mount.url)
@@ -63,11 +69,16 @@ def mount_shares(shares: SharePaths, mounts: Iterable[ShareMount], mount_root: P
 def mount_directories(mounts: Iterable[DirectoryMount], mount_root: Path) -> None:
     """Mount each directory (a file server's export, shared by every node that mounts it) under ``mount_root``."""
     for mount in mounts:
-        target = mount_root / mount.relative_path
+        target = mount.relative_path  # shown in a refusal until it is checked
 
         def failure(reason: str) -> MountError:
             return MountError(Failure(DIRECTORY_MOUNT_FAILED, {"name": mount.name, "path": str(target),
                                                                "reason": reason}))
+
+        try:
+            target = _mount_point(mount_root, mount.relative_path)
+        except ValueError as exc:
+            raise failure(str(exc)) from None
 
         if mount.source is None:
             raise failure(mount.missing or "nothing to mount")
@@ -79,8 +90,8 @@ def mount_directories(mounts: Iterable[DirectoryMount], mount_root: Path) -> Non
 def fill_synced(mounts: Iterable[SyncedMount], mount_root: Path) -> None:
     """Create each synced mount's directory under ``mount_root`` and fill it (e.g. a Blob container's blobs)."""
     for mount in mounts:
-        target = mount_root / mount.relative_path
         try:
+            target = _mount_point(mount_root, mount.relative_path)
             if target.is_symlink() or (target.exists() and any(target.iterdir())):
                 raise ValueError("the mount point exists and is not empty")
             target.mkdir(parents=True, exist_ok=True)
@@ -94,12 +105,20 @@ def drain_synced(mounts: Iterable[SyncedMount], mount_root: Path) -> list:
     """Hand each synced mount's directory back (e.g. upload what changed); execution.log lines."""
     notes = []
     for mount in mounts:
-        target = mount_root / mount.relative_path
         try:
+            target = _mount_point(mount_root, mount.relative_path)
+            if mount_root.is_symlink() or target.is_symlink():  # the job replaced it: never followed
+                raise ValueError("the mount directory was replaced by a link")
             notes.extend(mount.sync_out(target))
         except (ValueError, LookupError, OSError) as exc:
             notes.append("could not write back {}: {}".format(mount.name, exc))
     return notes
+
+
+def _mount_point(mount_root: Path, relative_path: str) -> Path:
+    """``<mount root>/<relativeMountPath>``, refused (ValueError) unless inside the mount root; the mount
+    point itself may be a link (an earlier mount)."""
+    return inside(mount_root, relative_path, follow_last=False)
 
 
 def _link(target: Path, source: Path, failure: Callable[[str], MountError]) -> None:
