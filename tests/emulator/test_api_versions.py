@@ -1,0 +1,199 @@
+"""Batch AI API versions 2017-09-01-preview and 2018-03-01 next to 2018-05-01 (docs/api-versions.md).
+
+Raw HTTP for the shape differences, then the old SDKs themselves (azure-mgmt-batchai 0.2.0 and 1.0.1,
+each in a venv of its own, tests/legacy_sdks.py) against the emulator directly on loopback."""
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+
+import pytest
+import requests
+
+from legacy_sdks import legacy_python, run_client
+
+RG = "legacyrg"
+PREVIEW, V2018_03, CURRENT = "2017-09-01-preview", "2018-03-01", "2018-05-01"
+SHARE = "legacyshare"
+
+
+def call(emu, method: str, path: str, api_version: str, **kwargs) -> requests.Response:
+    headers = {"Authorization": "Bearer " + emu.token}
+    return requests.request(method, "{}{}?api-version={}".format(emu.arm_url, path, api_version), headers=headers,
+                            verify=emu.ca_cert, timeout=30, **kwargs)
+
+
+def group_path(emu, *parts: str) -> str:
+    return "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.BatchAI/{}".format(
+        emu.subscription_id, RG, "/".join(parts))
+
+
+@pytest.fixture
+def group(emulator):
+    response = call(emulator, "PUT", "/subscriptions/{}/resourcegroups/{}".format(emulator.subscription_id, RG),
+                    "2017-05-10", json={"location": "eastus"})
+    assert response.status_code in (200, 201), response.text
+    return RG
+
+
+@pytest.fixture
+def share(emulator, share_service):
+    share_service.create_share(SHARE)
+    return "{}/{}".format(emulator.files_url, SHARE)
+
+
+def cluster_body(emu, share_url: str, **props) -> dict:
+    body = {"location": "eastus", "tags": {"team": "ml"}, "properties": {
+        "vmSize": "STANDARD_NC6", "vmPriority": "dedicated",
+        "scaleSettings": {"manual": {"targetNodeCount": 1, "nodeDeallocationOption": "requeue"}},
+        "userAccountSettings": {"adminUserName": "admin", "adminUserPassword": "Pa55word!"},
+        "nodeSetup": {"mountVolumes": {"azureFileShares": [{
+            "accountName": emu.account_name, "azureFileUrl": share_url, "credentials": {"accountKey": emu.account_key},
+            "relativeMountPath": "afs", "fileMode": "0777", "directoryMode": "0777"}]}}}}
+    body["properties"].update(props)
+    return body
+
+
+def job_body(emu, command: str = "echo hello from an old client", **props) -> dict:
+    body = {"location": "eastus", "tags": {"run": "1"}, "properties": {
+        "priority": 500, "cluster": {"id": group_path(emu, "clusters", "c1")}, "nodeCount": 1,
+        "customToolkitSettings": {"commandLine": command},
+        "stdOutErrPathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/afs",
+        "outputDirectories": [{"id": "MODEL", "pathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/afs", "pathSuffix": "Models",
+                               "type": "model", "createNew": False}],
+        "constraints": {"maxWallClockTime": "PT1H"}}}
+    body["properties"].update(props)
+    return body
+
+
+def wait_job(emu, version: str, name: str = "j1") -> dict:
+    for _ in range(1200):
+        job = call(emu, "GET", group_path(emu, "jobs", name), version).json()
+        if job["properties"]["executionState"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError("job {} did not finish: {}".format(name, job))
+
+
+# ---- raw HTTP: shapes per version -----------------------------------------------------------------
+
+@pytest.mark.parametrize("version", [PREVIEW, V2018_03])
+def test_cluster_and_job_shapes(emulator, group, share, version):
+    emu = emulator
+    response = call(emu, "PUT", group_path(emu, "clusters", "c1"), version, json=cluster_body(emu, share))
+    assert response.status_code == 200, response.text  # done at once: old clients need no polling
+    cluster = response.json()
+    assert cluster["id"] == group_path(emu, "clusters", "c1")
+    assert (cluster["type"], cluster["location"], cluster["tags"]) == ("Microsoft.BatchAI/Clusters", "eastus",
+                                                                       {"team": "ml"})
+    assert cluster["properties"]["provisioningState"] == "succeeded"
+    assert cluster["properties"]["nodeSetup"]["mountVolumes"]["azureFileShares"][0]["credentials"] == {}
+    assert "adminUserPassword" not in cluster["properties"]["userAccountSettings"]
+
+    response = call(emu, "PUT", group_path(emu, "jobs", "j1"), version, json=job_body(emu))
+    assert response.status_code == 200, response.text
+    job = response.json()
+    props = job["properties"]
+    assert (job["id"], job["type"], job["location"], job["tags"]) == (
+        group_path(emu, "jobs", "j1"), "Microsoft.BatchAI/Jobs", "eastus", {"run": "1"})
+    assert props["priority"] == 500 and "schedulingPriority" not in props
+    assert props["cluster"]["id"] == group_path(emu, "clusters", "c1")
+    assert props["outputDirectories"] == [{"id": "MODEL", "pathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/afs",
+                                           "pathSuffix": "Models", "type": "model", "createNew": False}]
+    assert props["constraints"] == {"maxWallClockTime": "PT1H"}
+    assert ("jobOutputDirectoryPathSegment" in props) == (version == V2018_03)
+
+    done = wait_job(emu, version)
+    assert done["properties"]["executionState"] == "succeeded", done
+    listed = call(emu, "POST", group_path(emu, "jobs", "j1", "listOutputFiles"), version,
+                  params={"outputdirectoryid": "stdouterr", "directory": ".", "linkexpiryinminutes": 60}).json()
+    names = sorted(f["name"] for f in listed["value"])
+    assert "stdout.txt" in names and "stderr.txt" in names
+    for entry in listed["value"]:
+        assert "fileType" not in entry
+        assert ("isDirectory" in entry) == (version == V2018_03)
+    stdout = next(f for f in listed["value"] if f["name"] == "stdout.txt")
+    assert requests.get(stdout["downloadUrl"], timeout=10).text.strip() == "hello from an old client"
+
+    # the same resources as 2018-05-01 sees them: the reserved workspace of their location
+    seen = call(emu, "GET", group_path(emu, "workspaces", "migrated-eastus", "experiments", "migrated", "jobs", "j1"),
+                CURRENT).json()
+    assert seen["properties"]["schedulingPriority"] == "high"
+    assert [w["name"] for w in call(emu, "GET", group_path(emu, "workspaces"), CURRENT).json()["value"]] == \
+        ["migrated-eastus"]
+
+    assert [c["name"] for c in call(emu, "GET", group_path(emu, "clusters"), version).json()["value"]] == ["c1"]
+    subscription_jobs = call(emu, "GET", "/subscriptions/{}/providers/Microsoft.BatchAI/jobs".format(
+        emu.subscription_id), version).json()["value"]
+    assert [j["id"] for j in subscription_jobs] == [group_path(emu, "jobs", "j1")]
+
+    assert call(emu, "DELETE", group_path(emu, "jobs", "j1"), version).status_code == 200
+    assert call(emu, "GET", group_path(emu, "jobs", "j1"), version).json()["error"]["code"] == "JobNotFound"
+    assert call(emu, "DELETE", group_path(emu, "clusters", "c1"), version).status_code == 200
+    assert call(emu, "DELETE", group_path(emu, "clusters", "c1"), version).status_code == 204
+
+
+def test_versions_route_apart(emulator, group):
+    emu = emulator
+    response = call(emu, "GET", group_path(emu, "clusters"), CURRENT)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "NoRegisteredProviderFound"
+    assert "'2017-09-01-preview, 2018-03-01'" in response.json()["error"]["message"]
+    response = call(emu, "GET", group_path(emu, "workspaces"), PREVIEW)
+    assert response.status_code == 400 and "'2018-05-01'" in response.json()["error"]["message"]
+    usages = "/subscriptions/{}/providers/Microsoft.BatchAI/locations/eastus/usages".format(emu.subscription_id)
+    assert call(emu, "GET", usages, PREVIEW).status_code == 400
+    listed = call(emu, "GET", usages, V2018_03).json()["value"]
+    assert listed and all(set(u) == {"unit", "currentValue", "limit", "name"} for u in listed)
+    operations = call(emu, "GET", "/providers/Microsoft.BatchAI/operations", PREVIEW).json()["value"]
+    names = {o["name"] for o in operations}
+    assert "Microsoft.BatchAI/clusters/write" in names and "Microsoft.BatchAI/jobs/terminate/action" in names
+    assert not any("workspaces" in name or "usages" in name for name in names)
+
+
+def test_old_request_errors(emulator, group, share):
+    emu = emulator
+    no_location = cluster_body(emu, share)
+    del no_location["location"]
+    response = call(emu, "PUT", group_path(emu, "clusters", "c1"), PREVIEW, json=no_location)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "LocationRequired"
+    # a 2018-05-01 check (here the missing vmSize) answers old versions alike
+    response = call(emu, "PUT", group_path(emu, "clusters", "c1"), PREVIEW, json=cluster_body(emu, share, vmSize=None))
+    assert response.status_code == 400 and "vmSize" in response.json()["error"]["message"]
+    assert call(emu, "PUT", group_path(emu, "clusters", "c.1"), PREVIEW,
+                json=cluster_body(emu, share)).status_code == 200  # old names may hold dots
+    response = call(emu, "PUT", group_path(emu, "jobs", "j1"), PREVIEW, json=job_body(emu, priority=5000))
+    assert response.status_code == 400 and "properties.priority" in response.json()["error"]["message"]
+    response = call(emu, "PUT", group_path(emu, "jobs", "j1"), PREVIEW, json=job_body(emu))  # no cluster c1
+    assert response.status_code == 400 and "c1" in response.json()["error"]["message"]
+    response = call(emu, "GET", group_path(emu, "clusters", "nope"), V2018_03)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "ClusterNotFound"
+
+
+def test_tags_patch_and_file_server(emulator, group, share):
+    emu = emulator
+    call(emu, "PUT", group_path(emu, "clusters", "c1"), V2018_03, json=cluster_body(emu, share))
+    patched = call(emu, "PATCH", group_path(emu, "clusters", "c1"), V2018_03, json={"tags": {"team": "ai"}}).json()
+    assert patched["tags"] == {"team": "ai"}
+    patched = call(emu, "PATCH", group_path(emu, "clusters", "c1"), V2018_03,
+                   json={"properties": {"scaleSettings": {"manual": {"targetNodeCount": 0}}}}).json()
+    assert patched["tags"] == {"team": "ai"}
+    assert patched["properties"]["scaleSettings"]["manual"]["targetNodeCount"] == 0
+
+    server = {"location": "eastus", "properties": {
+        "vmSize": "STANDARD_D1", "sshConfiguration": {"userAccountSettings": {"adminUserName": "admin",
+                                                                              "adminUserPassword": "Pa55word!"}},
+        "dataDisks": {"diskSizeInGB": 10, "diskCount": 2, "storageAccountType": "Standard_LRS"}}}
+    response = call(emu, "PUT", group_path(emu, "fileServers", "fs1"), PREVIEW, json=server)
+    assert response.status_code in (200, 202), response.text
+    if response.status_code == 202:
+        assert response.headers["Retry-After"] == "1"
+        assert "api-version=" + PREVIEW in response.headers["Azure-AsyncOperation"]
+    for _ in range(200):
+        got = call(emu, "GET", group_path(emu, "fileServers", "fs1"), PREVIEW).json()
+        if got["properties"]["provisioningState"] == "succeeded":
+            break
+        time.sleep(0.1)
+    assert got["type"] == "Microsoft.BatchAI/FileServers" and got["location"] == "eastus"
+    assert got["properties"]["mountSettings"]["fileServerType"] == "nfs"
+    assert [s["name"] for s in call(emu, "GET", group_path(emu, "fileServers"), PREVIEW).json()["value"]] == ["fs1"]
