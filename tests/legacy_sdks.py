@@ -33,8 +33,8 @@ STACKS = {
         "azure-common==1.1.28", "msrestazure==0.4.34", "msrest==0.7.1", "adal==1.2.7",
     ],
     "2018-03": [
-        "azure-mgmt-batchai==1.0.1", "azure-common==1.1.28", "msrestazure==0.6.4.post1", "msrest==0.7.1",
-        "adal==1.2.7",
+        "azure-mgmt-batchai==1.0.1", "azure-mgmt-resource==2.0.0", "azure-common==1.1.28",
+        "msrestazure==0.6.4.post1", "msrest==0.7.1", "adal==1.2.7",
     ],
 }
 #: Written last, so a venv whose install was cut short is rebuilt.

@@ -197,3 +197,156 @@ def test_tags_patch_and_file_server(emulator, group, share):
     assert got["type"] == "Microsoft.BatchAI/FileServers" and got["location"] == "eastus"
     assert got["properties"]["mountSettings"]["fileServerType"] == "nfs"
     assert [s["name"] for s in call(emu, "GET", group_path(emu, "fileServers"), PREVIEW).json()["value"]] == ["fs1"]
+
+
+# ---- the old SDKs, unmodified, in venvs of their own ------------------------------------------------
+
+#: The 2017 tutorial's steps (docs quickstart-python.md, 2017-10) with azure-mgmt-batchai 0.2.0 or
+#: 1.0.1, a tiny script in place of ConvNet_MNIST.py; prints one JSON line of what it saw.
+CLIENT_FLOW = textwrap.dedent('''
+    import json, os, sys, time
+    import requests
+    from msrest.authentication import BasicTokenAuthentication
+    import azure.mgmt.batchai as batchai
+    import azure.mgmt.batchai.models as models
+    from azure.mgmt.resource import ResourceManagementClient
+
+    emu = json.loads(os.environ["EMULATOR"])
+    rg, share = os.environ["GROUP"], os.environ["SHARE"]
+    credentials = BasicTokenAuthentication({"access_token": emu["token"]})
+    seen, started = {}, time.monotonic()
+
+    resources = ResourceManagementClient(credentials, emu["subscription_id"], base_url=emu["arm_url"])
+    resources.config.connection.verify = emu["ca_cert"]
+    resources.resource_groups.create_or_update(rg, {"location": "eastus"})
+
+    client = batchai.BatchAIManagementClient(credentials=credentials, subscription_id=emu["subscription_id"],
+                                             base_url=emu["arm_url"])
+    client.config.connection.verify = emu["ca_cert"]
+    seen["api_version"] = client.clusters.api_version
+
+    parameters = models.ClusterCreateParameters(
+        location="eastus",
+        vm_size="STANDARD_NC6",
+        user_account_settings=models.UserAccountSettings(admin_user_name="demoUser",
+                                                         admin_user_password="Dem0Pa55word!"),
+        scale_settings=models.ScaleSettings(manual=models.ManualScaleSettings(target_node_count=1)),
+        node_setup=models.NodeSetup(mount_volumes=models.MountVolumes(azure_file_shares=[
+            models.AzureFileShareReference(
+                account_name=emu["account_name"],
+                credentials=models.AzureStorageCredentialsInfo(account_key=emu["account_key"]),
+                azure_file_url="{}/{}".format(emu["files_url"], share),
+                relative_mount_path="azurefileshare")])))
+    client.clusters.create(rg, "mycluster", parameters).result()
+    while True:
+        cluster = client.clusters.get(rg, "mycluster")
+        if cluster.allocation_state == models.AllocationState.steady and cluster.node_state_counts.idle_node_count:
+            break
+        time.sleep(0.2)
+    seen["cluster"] = "Cluster state: {0} Target: {1}; Allocated: {2}; Idle: {3}".format(
+        cluster.allocation_state.name, cluster.scale_settings.manual.target_node_count, cluster.current_node_count,
+        cluster.node_state_counts.idle_node_count)
+    seen["cluster_location"] = cluster.location
+
+    parameters = models.JobCreateParameters(
+        location="eastus",
+        cluster=models.ResourceId(id=cluster.id),
+        node_count=1,
+        input_directories=[models.InputDirectory(id="SAMPLE",
+                                                 path="$AZ_BATCHAI_MOUNT_ROOT/azurefileshare/mnistcntksample")],
+        std_out_err_path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azurefileshare",
+        output_directories=[models.OutputDirectory(id="MODEL", path_prefix="$AZ_BATCHAI_MOUNT_ROOT/azurefileshare",
+                                                   path_suffix="Models")],
+        container_settings=models.ContainerSettings(image_source_registry=models.ImageSourceRegistry(
+            image="microsoft/cntk:2.1-gpu-python3.5-cuda8.0-cudnn6.0")),
+        cntk_settings=models.CNTKsettings(python_script_file_path="$AZ_BATCHAI_INPUT_SAMPLE/train.py",
+                                          command_line_args="$AZ_BATCHAI_INPUT_SAMPLE $AZ_BATCHAI_OUTPUT_MODEL"))
+    job = client.jobs.create(rg, "myjob", parameters).result()
+    seen["job_priority"] = job.priority
+    while True:
+        job = client.jobs.get(rg, "myjob")
+        if job.execution_state in (models.ExecutionState.succeeded, models.ExecutionState.failed):
+            break
+        time.sleep(0.2)
+    seen["execution_state"] = job.execution_state.name
+
+    seen["outputs"] = {}
+    for directory in ("stdouterr", "MODEL"):
+        files = client.jobs.list_output_files(rg, "myjob", models.JobsListOutputFilesOptions(
+            outputdirectoryid=directory))
+        seen["outputs"][directory] = {f.name: requests.get(f.download_url, timeout=30).text
+                                      for f in files if f.download_url}
+    seen["clusters"] = [c.name for c in client.clusters.list()]
+    seen["clusters_in_group"] = [c.name for c in client.clusters.list_by_resource_group(rg)]
+    seen["jobs"] = [j.name for j in client.jobs.list()]
+    seen["jobs_in_group"] = [j.name for j in client.jobs.list_by_resource_group(rg)]
+    if hasattr(client, "usage"):
+        seen["usages"] = {u.name.value: u.current_value for u in client.usage.list("eastus")}
+
+    client.jobs.delete(rg, "myjob").result()
+    client.clusters.delete(rg, "mycluster").result()
+    seen["left"] = [c.name for c in client.clusters.list()] + [j.name for j in client.jobs.list()]
+    seen["seconds"] = round(time.monotonic() - started, 2)
+    print(json.dumps(seen))
+''')
+
+TRAIN_SCRIPT = textwrap.dedent('''
+    import os, sys
+    print("reading", sorted(os.listdir(sys.argv[1])))
+    with open(os.path.join(sys.argv[2], "model.txt"), "w") as model:
+        model.write("trained")
+    print("Final Results: errs = 0.00%", file=sys.stderr)
+''')
+
+
+def run_tutorial_flow(emulator, share_service, stack: str) -> dict:
+    python = legacy_python(stack)
+    share_service.create_share(SHARE)
+    directory = share_service.get_share_client(SHARE).create_directory("mnistcntksample")
+    directory.upload_file("train.py", TRAIN_SCRIPT.encode())
+    described = {key: getattr(emulator, key) for key in ("token", "subscription_id", "arm_url", "ca_cert",
+                                                         "files_url", "account_name", "account_key")}
+    result = run_client(python, CLIENT_FLOW, {"EMULATOR": json.dumps(described), "GROUP": RG, "SHARE": SHARE})
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_azure_mgmt_batchai_0_2_0_runs_the_2017_tutorial(emulator, share_service):
+    seen = run_tutorial_flow(emulator, share_service, "2017")
+    assert seen["api_version"] == PREVIEW
+    assert seen["cluster"] == "Cluster state: steady Target: 1; Allocated: 1; Idle: 1"
+    assert seen["cluster_location"] == "eastus" and seen["job_priority"] == 0
+    assert seen["execution_state"] == "succeeded"
+    assert "Final Results" in seen["outputs"]["stdouterr"]["stderr.txt"]
+    assert "train.py" in seen["outputs"]["stdouterr"]["stdout.txt"]
+    assert seen["outputs"]["MODEL"] == {"model.txt": "trained"}
+    assert (seen["clusters"], seen["clusters_in_group"]) == (["mycluster"], ["mycluster"])
+    assert (seen["jobs"], seen["jobs_in_group"]) == (["myjob"], ["myjob"])
+    assert seen["left"] == [] and "usages" not in seen
+
+
+def test_azure_mgmt_batchai_1_0_1_speaks_2018_03_01(emulator, share_service):
+    seen = run_tutorial_flow(emulator, share_service, "2018-03")
+    assert seen["api_version"] == V2018_03
+    assert seen["execution_state"] == "succeeded"
+    assert seen["outputs"]["MODEL"] == {"model.txt": "trained"}
+    assert "Final Results" in seen["outputs"]["stdouterr"]["stderr.txt"]
+    assert (seen["jobs"], seen["clusters_in_group"]) == (["myjob"], ["mycluster"])
+    assert seen["usages"] and all(isinstance(value, int) for value in seen["usages"].values())
+    assert seen["left"] == []
+
+
+def test_azure_storage_file_2_1_0_reaches_the_emulator(emulator):
+    """The tutorial's own storage client (FileService of 2017) through the emulator's connection string."""
+    python = legacy_python("2017")
+    script = textwrap.dedent('''
+        import os
+        from azure.storage.file import FileService
+        service = FileService(connection_string=os.environ["FILES"])
+        service.create_share("batchaiquickstart")
+        service.create_directory("batchaiquickstart", "mnistcntksample")
+        service.create_file_from_text("batchaiquickstart", "mnistcntksample", "ConvNet_MNIST.py", "print(1)\\n")
+        print([s.name for s in service.list_shares()],
+              service.get_file_to_text("batchaiquickstart", "mnistcntksample", "ConvNet_MNIST.py").content)
+    ''')
+    result = run_client(python, script, {"FILES": emulator.files_connection_string})
+    assert result.stdout.strip() == "['batchaiquickstart'] print(1)"
