@@ -350,3 +350,66 @@ def test_azure_storage_file_2_1_0_reaches_the_emulator(emulator):
     ''')
     result = run_client(python, script, {"FILES": emulator.files_connection_string})
     assert result.stdout.strip() == "['batchaiquickstart'] print(1)"
+
+
+FILE_SERVER_FLOW = textwrap.dedent('''
+    import json, os
+    from msrest.authentication import BasicTokenAuthentication
+    import azure.mgmt.batchai as batchai
+    import azure.mgmt.batchai.models as models
+
+    emu = json.loads(os.environ["EMULATOR"])
+    client = batchai.BatchAIManagementClient(BasicTokenAuthentication({"access_token": emu["token"]}),
+                                             emu["subscription_id"], base_url=emu["arm_url"])
+    client.config.connection.verify = emu["ca_cert"]
+    server = client.file_servers.create(os.environ["GROUP"], "myfs", models.FileServerCreateParameters(
+        location="eastus", vm_size="STANDARD_D1",
+        ssh_configuration=models.SshConfiguration(user_account_settings=models.UserAccountSettings(
+            admin_user_name="demoUser", admin_user_password="Dem0Pa55word!")),
+        data_disks=models.DataDisks(disk_size_in_gb=10, disk_count=2, storage_account_type="Standard_LRS"))).result()
+    listed = [s.name for s in client.file_servers.list_by_resource_group(os.environ["GROUP"])]
+    client.file_servers.delete(os.environ["GROUP"], "myfs").result()
+    print(json.dumps({"state": server.provisioning_state.name, "type": server.mount_settings.file_server_type,
+                      "listed": listed, "left": [s.name for s in client.file_servers.list()]}))
+''')
+
+
+def test_old_clients_poll_a_202(emulator, group, monkeypatch):
+    """With no wait on the server, every old PUT and DELETE of a file server is a 202 that
+    azure-mgmt-batchai 0.2.0 polls (Retry-After: 1, not its 30 s default)."""
+    import emulator.batchai.legacy as legacy
+
+    monkeypatch.setattr(legacy, "LRO_WAIT_SECONDS", 0)
+    server = {"location": "eastus", "properties": {
+        "vmSize": "STANDARD_D1", "sshConfiguration": {"userAccountSettings": {"adminUserName": "admin",
+                                                                              "adminUserPassword": "Pa55word!"}},
+        "dataDisks": {"diskSizeInGB": 10, "diskCount": 2, "storageAccountType": "Standard_LRS"}}}
+    response = call(emulator, "PUT", group_path(emulator, "fileServers", "fs0"), PREVIEW, json=server)
+    assert response.status_code == 202 and response.headers["Retry-After"] == "1"
+    for header in ("Azure-AsyncOperation", "Location"):
+        assert response.headers[header].startswith(emulator.arm_url)
+        assert response.headers[header].endswith("?api-version=" + PREVIEW)
+    status = requests.get(response.headers["Azure-AsyncOperation"], verify=emulator.ca_cert, timeout=10,
+                          headers={"Authorization": "Bearer " + emulator.token})
+    assert status.json()["status"] in ("InProgress", "Succeeded")
+    assert (status.headers.get("Retry-After") == "1") == (status.json()["status"] == "InProgress")
+
+    described = {key: getattr(emulator, key) for key in ("token", "subscription_id", "arm_url", "ca_cert")}
+    result = run_client(legacy_python("2017"), FILE_SERVER_FLOW, {"EMULATOR": json.dumps(described), "GROUP": RG})
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == {"state": "succeeded", "type": "nfs", "listed": ["fs0", "myfs"], "left": ["fs0"]}
+
+
+def test_deleting_the_group_deletes_old_resources(emulator, group, share):
+    emu = emulator
+    assert call(emu, "PUT", group_path(emu, "clusters", "c1"), PREVIEW, json=cluster_body(emu, share)).ok
+    response = call(emu, "DELETE", "/subscriptions/{}/resourcegroups/{}".format(emu.subscription_id, RG),
+                    "2017-05-10")
+    assert response.status_code in (200, 202), response.text
+    for _ in range(300):
+        if call(emu, "GET", "/subscriptions/{}/providers/Microsoft.BatchAI/clusters".format(emu.subscription_id),
+                PREVIEW).json()["value"] == []:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the group's old clusters outlived it")
