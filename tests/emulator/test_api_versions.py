@@ -413,3 +413,12 @@ def test_deleting_the_group_deletes_old_resources(emulator, group, share):
         time.sleep(0.1)
     else:
         raise AssertionError("the group's old clusters outlived it")
+
+
+def test_every_old_operation_is_routed():
+    from emulator import coverage
+
+    for operation, method, path in coverage.OLD_API_OPERATIONS + coverage.OLD_2018_03_ONLY:
+        assert coverage.supported(method, path), operation
+    assert "21 of the 21 operations of 2017-09-01-preview and 22 of the 22 operations of 2018-03-01" in \
+        coverage.table()
