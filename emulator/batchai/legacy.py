@@ -118,6 +118,8 @@ class VersionedResponses:
         self.extras = LegacyExtras(self.backend.store)
 
     def __getattr__(self, name: str):
+        if name == "current":  # not set yet: no recursion through __getattr__
+            raise AttributeError(name)
         return getattr(self.current, name)
 
     # ---- plumbing ------------------------------------------------------------------------------
@@ -133,6 +135,9 @@ class VersionedResponses:
                                  data=json.dumps(body).encode() if body is not None else None,
                                  content_type="application/json; charset=utf-8" if body is not None else None)
         environ = builder.get_environ()
+        # what the server put in the environ of the real request (e.g. how it was reached) stays
+        environ.update({key: value for key, value in request.environ.items()
+                        if "." in key and not key.startswith(("wsgi.", "werkzeug."))})
         environ["REMOTE_ADDR"] = request.remote_addr or "127.0.0.1"
         environ[NAMES_CHECKED] = True  # checked against the old pattern, which allows dots
         return Request(environ)

@@ -225,6 +225,13 @@ CLIENT_FLOW = textwrap.dedent('''
     client.config.connection.verify = emu["ca_cert"]
     seen["api_version"] = client.clusters.api_version
 
+    if os.environ.get("FILES"):  # the tutorial's own storage client uploads the script
+        from azure.storage.file import FileService
+        files = FileService(connection_string=os.environ["FILES"])
+        files.create_share(share)
+        files.create_directory(share, "mnistcntksample")
+        files.create_file_from_text(share, "mnistcntksample", "train.py", os.environ["TRAIN_SCRIPT"])
+
     parameters = models.ClusterCreateParameters(
         location="eastus",
         vm_size="STANDARD_NC6",
@@ -300,13 +307,19 @@ TRAIN_SCRIPT = textwrap.dedent('''
 
 
 def run_tutorial_flow(emulator, share_service, stack: str) -> dict:
+    """The flow with ``stack``'s SDKs; the 2017 stack uploads the script with its own azure-storage-file
+    2.1.0, the 2018-03 stack (which has no File client) gets the share made here."""
     python = legacy_python(stack)
-    share_service.create_share(SHARE)
-    directory = share_service.get_share_client(SHARE).create_directory("mnistcntksample")
-    directory.upload_file("train.py", TRAIN_SCRIPT.encode())
-    described = {key: getattr(emulator, key) for key in ("token", "subscription_id", "arm_url", "ca_cert",
-                                                         "files_url", "account_name", "account_key")}
-    result = run_client(python, CLIENT_FLOW, {"EMULATOR": json.dumps(described), "GROUP": RG, "SHARE": SHARE})
+    env = {"GROUP": RG, "SHARE": SHARE, "TRAIN_SCRIPT": TRAIN_SCRIPT}
+    if stack == "2017":
+        env["FILES"] = emulator.files_connection_string
+    else:
+        share_service.create_share(SHARE)
+        directory = share_service.get_share_client(SHARE).create_directory("mnistcntksample")
+        directory.upload_file("train.py", TRAIN_SCRIPT.encode())
+    env["EMULATOR"] = json.dumps({key: getattr(emulator, key) for key in (
+        "token", "subscription_id", "arm_url", "ca_cert", "files_url", "account_name", "account_key")})
+    result = run_client(python, CLIENT_FLOW, env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -422,3 +435,47 @@ def test_every_old_operation_is_routed():
         assert coverage.supported(method, path), operation
     assert "21 of the 21 operations of 2017-09-01-preview and 22 of the 22 operations of 2018-03-01" in \
         coverage.table()
+
+
+def test_paging_remote_logins_and_terminate(emulator, group, share):
+    emu = emulator
+    for name in ("c1", "c2"):
+        assert call(emu, "PUT", group_path(emu, "clusters", name), V2018_03, json=cluster_body(emu, share)).ok
+    first = call(emu, "GET", group_path(emu, "clusters"), V2018_03, params={"maxresults": 1}).json()
+    assert [c["name"] for c in first["value"]] == ["c1"]
+    assert first["nextLink"].startswith(emu.arm_url + group_path(emu, "clusters") + "?")
+    second = requests.get(first["nextLink"], headers={"Authorization": "Bearer " + emu.token}, verify=emu.ca_cert,
+                          timeout=10).json()
+    assert [c["name"] for c in second["value"]] == ["c2"] and "nextLink" not in second
+
+    for _ in range(300):
+        logins = call(emu, "POST", group_path(emu, "clusters", "c1", "listRemoteLoginInformation"), PREVIEW).json()
+        if logins["value"]:
+            break
+        time.sleep(0.1)
+    assert set(logins["value"][0]) == {"nodeId", "ipAddress", "port"}
+
+    command = "echo one > $AZ_BATCHAI_OUTPUT_MODEL/a.txt; echo two > $AZ_BATCHAI_OUTPUT_MODEL/b.txt; sleep 120"
+    assert call(emu, "PUT", group_path(emu, "jobs", "j1"), V2018_03, json=job_body(emu, command)).ok
+    for _ in range(600):
+        job = call(emu, "GET", group_path(emu, "jobs", "j1"), V2018_03).json()
+        page = call(emu, "POST", group_path(emu, "jobs", "j1", "listOutputFiles"), PREVIEW,
+                    params={"outputdirectoryid": "MODEL", "maxresults": 1}).json()
+        if job["properties"]["executionState"] == "running" and page["value"] and page.get("nextLink"):
+            break
+        time.sleep(0.1)
+    assert [f["name"] for f in page["value"]] == ["a.txt"]
+    assert "api-version=" + PREVIEW in page["nextLink"] and "/jobs/j1/listOutputFiles?" in page["nextLink"]
+    rest = requests.post(page["nextLink"], headers={"Authorization": "Bearer " + emu.token}, verify=emu.ca_cert,
+                         timeout=10).json()  # old clients POST the nextLink
+    assert [f["name"] for f in rest["value"]] == ["b.txt"]
+    logins = call(emu, "POST", group_path(emu, "jobs", "j1", "listRemoteLoginInformation"), V2018_03).json()
+    assert len(logins["value"]) == 1
+
+    response = call(emu, "POST", group_path(emu, "jobs", "j1", "terminate"), V2018_03)
+    assert response.status_code in (200, 202)
+    if response.status_code == 202:
+        assert response.headers["Retry-After"] == "1"
+    terminated = wait_job(emu, V2018_03)
+    assert terminated["properties"]["executionState"] == "failed"
+    assert terminated["properties"]["executionInfo"]["errors"][0]["code"] == "JobTerminated"
