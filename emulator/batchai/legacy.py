@@ -38,11 +38,12 @@ CREATE TABLE IF NOT EXISTS bai_legacy_extras (
     resource_id TEXT PRIMARY KEY COLLATE NOCASE, creation_time TEXT NOT NULL, extras TEXT NOT NULL);
 """
 
-# kind -> (table, path segment in 2018-05-01 ids, handler suffix, URL parameter)
+# kind -> (table, path segment in 2018-05-01 ids (lower-case fileservers, as the service wrote them), handler
+# and URL parameter name)
 _KINDS = {
     "clusters": ("bai_clusters", "clusters", "cluster"),
     "jobs": ("bai_jobs", "jobs", "job"),
-    "fileservers": ("bai_fileservers", "fileServers", "file_server"),
+    "fileservers": ("bai_fileservers", "fileservers", "file_server"),
 }
 _KIND_NAMES = {"clusters": "cluster", "jobs": "job", "fileservers": "file server"}
 
@@ -165,8 +166,7 @@ class VersionedResponses:
 
     def _locate_id(self, kind: str, rg: str, name: str) -> Optional[str]:
         target = self._locate(kind, rg, name)
-        return self.backend.resource_id(target.resource_group, "workspaces", target.workspace, _KINDS[kind][1].lower(),
-                                        target.name) if target else None
+        return target.path(self.subscription) if target else None
 
     def _reserved(self, rg: str, location: str) -> str:
         """The reserved workspace of ``location`` in ``rg``, made on first use."""
@@ -322,6 +322,7 @@ class VersionedResponses:
         if target is None:
             return json_response(None, 204)
         response = self._call("delete_" + _KINDS[kind][2], request, target, "DELETE", query={})
+        self.extras.delete(target.path(self.subscription))  # ids compare without case
         return self._finish(response, version)
 
     @old_operation("clusters")

@@ -479,3 +479,26 @@ def test_paging_remote_logins_and_terminate(emulator, group, share):
     terminated = wait_job(emu, V2018_03)
     assert terminated["properties"]["executionState"] == "failed"
     assert terminated["properties"]["executionInfo"]["errors"][0]["code"] == "JobTerminated"
+
+
+def test_a_cluster_mounts_an_old_file_server(emulator, group, share):
+    emu = emulator
+    server = {"location": "eastus", "properties": {
+        "vmSize": "STANDARD_D1", "sshConfiguration": {"userAccountSettings": {"adminUserName": "admin",
+                                                                              "adminUserPassword": "Pa55word!"}},
+        "dataDisks": {"diskSizeInGB": 10, "diskCount": 2, "storageAccountType": "Standard_LRS"}}}
+    assert call(emu, "PUT", group_path(emu, "fileServers", "fs1"), V2018_03, json=server).ok
+    for _ in range(200):
+        if call(emu, "GET", group_path(emu, "fileServers", "fs1"), V2018_03).json()["properties"][
+                "provisioningState"] == "succeeded":
+            break
+        time.sleep(0.1)
+    mount = {"fileServer": {"id": group_path(emu, "fileservers", "fs1")}, "relativeMountPath": "nfs"}
+    body = cluster_body(emu, share)
+    body["properties"]["nodeSetup"]["mountVolumes"]["fileServers"] = [mount]
+    cluster = call(emu, "PUT", group_path(emu, "clusters", "c1"), V2018_03, json=body).json()
+    assert cluster["properties"]["nodeSetup"]["mountVolumes"]["fileServers"][0]["fileServer"]["id"] == \
+        group_path(emu, "fileservers", "fs1")
+    command = "echo shared > $AZ_BATCHAI_MOUNT_ROOT/nfs/note.txt && cat $AZ_BATCHAI_MOUNT_ROOT/nfs/note.txt"
+    assert call(emu, "PUT", group_path(emu, "jobs", "j1"), V2018_03, json=job_body(emu, command)).ok
+    assert wait_job(emu, V2018_03)["properties"]["executionState"] == "succeeded"
