@@ -502,3 +502,58 @@ def test_a_cluster_mounts_an_old_file_server(emulator, group, share):
     command = "echo shared > $AZ_BATCHAI_MOUNT_ROOT/nfs/note.txt && cat $AZ_BATCHAI_MOUNT_ROOT/nfs/note.txt"
     assert call(emu, "PUT", group_path(emu, "jobs", "j1"), V2018_03, json=job_body(emu, command)).ok
     assert wait_job(emu, V2018_03)["properties"]["executionState"] == "succeeded"
+
+
+# ---- the mapping itself (emulator/batchai/versions.py) ------------------------------------------------
+
+def test_job_mapping_round_trips():
+    from emulator.batchai import versions
+
+    group = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.BatchAI"
+    old = {"location": "East US", "tags": {"a": "b"}, "properties": {
+        "priority": -7, "experimentName": "exp1", "cluster": {"id": group + "/clusters/c"}, "nodeCount": 1,
+        "stdOutErrPathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/afs", "environmentVariables": [{"name": "X"}],
+        "outputDirectories": [{"id": "OUT", "pathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/afs", "createNew": False}]}}
+    current_cluster = group + "/workspaces/migrated-eastus/clusters/c"
+    body, extras, location = versions.job_request(versions.PREVIEW, old, lambda kind, rg, name: current_cluster)
+    assert location == "eastus"
+    props = body["properties"]
+    assert props["schedulingPriority"] == "low" and "priority" not in props and "experimentName" not in props
+    assert props["cluster"]["id"] == current_cluster
+    assert props["outputDirectories"] == [{"id": "OUT", "pathPrefix": "$AZ_BATCHAI_MOUNT_ROOT/afs"}]
+    assert props["environmentVariables"] == [{"name": "X", "value": ""}]
+    stored = {"id": group + "/workspaces/migrated-eastus/experiments/migrated/jobs/j", "name": "j",
+              "type": "Microsoft.BatchAI/workspaces/experiments/jobs",
+              "properties": dict(props, experimentName="migrated", jobOutputDirectoryPathSegment="s/rg/...",
+                                 caffe2Settings=None, toolType="custom")}
+    shown = versions.resource_response("jobs", versions.PREVIEW, stored, location, extras)
+    assert (shown["id"], shown["type"], shown["location"], shown["tags"]) == (
+        group + "/jobs/j", "Microsoft.BatchAI/Jobs", "eastus", {"a": "b"})
+    assert shown["properties"]["priority"] == -7 and shown["properties"]["experimentName"] == "exp1"
+    assert shown["properties"]["cluster"]["id"] == group + "/clusters/c"
+    assert shown["properties"]["outputDirectories"][0]["type"] == "custom"
+    assert shown["properties"]["outputDirectories"][0]["createNew"] is False
+    for absent in ("schedulingPriority", "jobOutputDirectoryPathSegment", "caffe2Settings"):
+        assert absent not in shown["properties"]
+    assert "jobOutputDirectoryPathSegment" in versions.resource_response(
+        "jobs", versions.V2018_03, stored, location, extras)["properties"]
+
+
+def test_output_files_and_links_per_version():
+    from emulator.batchai import versions
+
+    entries = [{"name": "logs", "fileType": "directory"},
+               {"name": "a.txt", "fileType": "file", "downloadUrl": "u", "properties": {"contentLength": 1}}]
+    assert versions.output_files(versions.PREVIEW, entries) == [
+        {"name": "a.txt", "downloadUrl": "u", "properties": {"contentLength": 1}}]
+    assert versions.output_files(versions.V2018_03, entries) == [
+        {"name": "logs", "isDirectory": True},
+        {"name": "a.txt", "isDirectory": False, "downloadUrl": "u", "properties": {"contentLength": 1}}]
+    link = "https://h:1/subscriptions/s/resourceGroups/rg/providers/Microsoft.BatchAI/workspaces/migrated-eastus/" \
+           "experiments/migrated/jobs/j/listOutputFiles?outputdirectoryid=X&api-version=2018-05-01&%24skiptoken=a"
+    assert versions.old_link(link, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.BatchAI/jobs/j/"
+                                   "listOutputFiles", versions.PREVIEW) == \
+        "https://h:1/subscriptions/s/resourceGroups/rg/providers/Microsoft.BatchAI/jobs/j/listOutputFiles?" \
+        "outputdirectoryid=X&%24skiptoken=a&api-version=2017-09-01-preview"
+    assert versions.with_api_version("https://h/x?api-version=2018-05-01", versions.V2018_03) == \
+        "https://h/x?api-version=2018-03-01"
