@@ -58,6 +58,35 @@ API_OPERATIONS = [
     ("Clusters_ListByWorkspace", "GET", _WS + "/clusters"),
 ]
 
+_SUB = "/subscriptions/{subscriptionId}/providers/Microsoft.BatchAI"
+
+#: The 2017-09-01-preview specification's operations (clusters, jobs and file servers in the resource
+#: group); 2018-03-01 has the same plus Usage_List. Served as views of 2018-05-01 (docs/api-versions.md).
+OLD_API_OPERATIONS = [
+    ("Operations_List", "GET", "/providers/Microsoft.BatchAI/operations"),
+    ("Clusters_Create", "PUT", _RG + "/clusters/{clusterName}"),
+    ("Clusters_Update", "PATCH", _RG + "/clusters/{clusterName}"),
+    ("Clusters_Delete", "DELETE", _RG + "/clusters/{clusterName}"),
+    ("Clusters_Get", "GET", _RG + "/clusters/{clusterName}"),
+    ("Clusters_ListRemoteLoginInformation", "POST", _RG + "/clusters/{clusterName}/listRemoteLoginInformation"),
+    ("Clusters_List", "GET", _SUB + "/clusters"),
+    ("Clusters_ListByResourceGroup", "GET", _RG + "/clusters"),
+    ("Jobs_Create", "PUT", _RG + "/jobs/{jobName}"),
+    ("Jobs_Delete", "DELETE", _RG + "/jobs/{jobName}"),
+    ("Jobs_Get", "GET", _RG + "/jobs/{jobName}"),
+    ("Jobs_Terminate", "POST", _RG + "/jobs/{jobName}/terminate"),
+    ("Jobs_ListRemoteLoginInformation", "POST", _RG + "/jobs/{jobName}/listRemoteLoginInformation"),
+    ("Jobs_List", "GET", _SUB + "/jobs"),
+    ("Jobs_ListByResourceGroup", "GET", _RG + "/jobs"),
+    ("Jobs_ListOutputFiles", "POST", _RG + "/jobs/{jobName}/listOutputFiles"),
+    ("FileServers_Create", "PUT", _RG + "/fileServers/{fileServerName}"),
+    ("FileServers_Delete", "DELETE", _RG + "/fileServers/{fileServerName}"),
+    ("FileServers_Get", "GET", _RG + "/fileServers/{fileServerName}"),
+    ("FileServers_List", "GET", _SUB + "/fileServers"),
+    ("FileServers_ListByResourceGroup", "GET", _RG + "/fileServers"),
+]
+OLD_2018_03_ONLY = [("Usage_List", "GET", _SUB + "/locations/{location}/usages")]
+
 #: How a supported operation differs from the service, or why one is missing.
 NOTES = {
     "Operations_List": "the specification's list",
@@ -106,7 +135,18 @@ def table(routes=url_paths) -> str:
     count = sum(1 for row in rows if row[2])
     lines.append("")
     lines.append("{} of the {} operations of the 2018-05-01 API are served.".format(count, len(rows)))
+    lines.append(old_versions_line(routes))
     return "\n".join(lines)
+
+
+def old_versions_line(routes=url_paths) -> str:
+    """How much of 2017-09-01-preview and 2018-03-01 the routes serve."""
+    counts = []
+    for version, operations in (("2017-09-01-preview", OLD_API_OPERATIONS),
+                                ("2018-03-01", OLD_API_OPERATIONS + OLD_2018_03_ONLY)):
+        served = sum(1 for _, method, path in operations if supported(method, path, routes))
+        counts.append("{} of the {} operations of {}".format(served, len(operations), version))
+    return "Older versions, served as views of 2018-05-01 (docs/api-versions.md): {}.".format(" and ".join(counts))
 
 
 def _request(method: str, level: str, restype, comp) -> str:

@@ -1,4 +1,4 @@
-"""Batch AI (API 2018-05-01): workspaces, experiments, clusters of simulated nodes and jobs that
+"""Batch AI (API 2018-05-01, and 2017-09-01-preview and 2018-03-01 as views of it, legacy.py): workspaces, experiments, clusters of simulated nodes and jobs that
 run on this machine, served to azure-mgmt-batchai 7.0.0.
 
 Layout as in moto: ``models`` (state in SQLite and its REST JSON, ``BatchAIBackend``), ``responses``
@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..core.context import Context, Service
 from ..runner import JobRunner
 from .autoscale import AutoScaler
+from .legacy import VersionedResponses
 from .models import BatchAIBackend
 from .preemption import Preemptions
 from .responses import BatchAIResponses
@@ -43,7 +44,8 @@ def create_service(ctx: Context) -> Service:
         runner.close()
         backend.work.close(CLOSE_WAIT_SECONDS)
 
-    return Service(backend=backend, url_paths=url_paths, responses=BatchAIResponses(backend), close=close)
+    return Service(backend=backend, url_paths=url_paths, responses=VersionedResponses(BatchAIResponses(backend)),
+                   close=close)
 
 
 class _FilesShares:

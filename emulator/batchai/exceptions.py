@@ -17,7 +17,8 @@ SUPPORTED_LOCATIONS = ("eastus, westus2, westeurope, eastus2, northeurope, austr
 
 # ---- request errors -------------------------------------------------------------------------
 
-def unsupported_api_version(version: str, resource_type: str, location: Optional[str] = None) -> ArmError:
+def unsupported_api_version(version: str, resource_type: str, location: Optional[str] = None,
+                            supported: tuple = (API_VERSION,)) -> ArmError:
     """Resource Manager's answer for an API version a provider does not serve (its documented form,
     "No registered resource provider found for location {location} and API version {api-version}
     for type {resource-type}", with the supported versions and locations, as ARM lists them)."""
@@ -25,7 +26,7 @@ def unsupported_api_version(version: str, resource_type: str, location: Optional
     return ArmError(400, "NoRegisteredProviderFound",
                     "No registered resource provider found for {}API version '{}' for type '{}'. The supported "
                     "api-versions are '{}'. The supported locations are '{}'.".format(
-                        where, version, resource_type, API_VERSION, SUPPORTED_LOCATIONS))
+                        where, version, resource_type, ", ".join(supported), SUPPORTED_LOCATIONS))
 
 
 def subscription_not_found(subscription: str) -> ArmError:

@@ -23,6 +23,9 @@ from .validation import check_name, normalize_location
 # URL parameter -> the resource kind named in a 400 about it.
 NAMED_PARAMETERS = {"workspace": "workspace", "experiment": "experiment", "cluster": "cluster", "job": "job",
                     "file_server": "file server"}
+#: Set in the WSGI environ of a request whose names were already checked (the older API versions
+#: allow dots in names, legacy.py).
+NAMES_CHECKED = "emulator.batchai.names_checked"
 MAX_RESULTS = 1000
 LINK_EXPIRY_MINUTES = (5, 600)
 
@@ -38,7 +41,7 @@ def batchai_operation(resource_type: str) -> Callable:
             if "subscription" in params and params["subscription"].lower() != self.backend.subscription_id.lower():
                 raise errors.subscription_not_found(params["subscription"])
             for parameter, kind in NAMED_PARAMETERS.items():
-                if parameter in params:
+                if parameter in params and not request.environ.get(NAMES_CHECKED):
                     check_name(kind, params[parameter])
             return method(self, request, **params)
         return handler
