@@ -122,7 +122,8 @@ def compute_body() -> dict:
     ("properties", "x"), ("properties.computeType", 5), ("properties.computeType", "Mainframe"),
     ("properties.properties", "x"), ("properties.properties.vmSize", ["Standard_D2_v3"]),
     ("properties.properties.scaleSettings", ["x"]), ("properties.properties.scaleSettings.maxNodeCount", "3"),
-    ("properties.properties.scaleSettings.minNodeCount", -1), ("properties.properties.osType", "Solaris"),
+    ("properties.properties.scaleSettings.minNodeCount", -1),
+    ("properties.properties.scaleSettings.maxNodeCount", 10 ** 30), ("properties.properties.osType", "Solaris"),
     ("properties.properties.enableNodePublicIp", "yes"), ("properties.disableLocalAuth", "true"),
     ("location", 5), ("tags", ["x"]),
 ])
@@ -197,6 +198,7 @@ def job_body(emu) -> dict:
     ("properties.distribution.processCountPerInstance", "1"), ("properties.resources.instanceCount", -1),
     # and their neighbours
     ("properties.resources.instanceCount", 0), ("properties.resources.instanceCount", "2"),
+    ("properties.resources.instanceCount", 10 ** 30),
     ("properties.distribution.processCountPerInstance", 0), ("properties.distribution.distributionType", "Horovod"),
     ("properties.inputs.data.jobInputType", "folder"), ("properties.inputs.data.uri", 5),
     ("properties.outputs.model.mode", "Sometimes"), ("properties.environmentId", {"id": "x"}),
@@ -243,3 +245,16 @@ def test_batch_get_resolved_uris_of_the_wrong_type_is_refused(emu, body, path):
     url = dataplane_url(emu, "data/v1.0", "dataversion/batchGetResolvedUris?api-version=1.5.0")
     assert call(emu, "POST", url, {"values": []}).status_code == 200
     assert_refused(call(emu, "POST", url, body), path)
+
+
+def documented_answers() -> list:
+    """The JSON error bodies shown in docs/validation.md, in order."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "validation.md").read_text()
+    return [json.loads(block.split("```", 1)[0]) for block in text.split("```json\n")[1:]]
+
+
+def test_the_documented_azureml_answer_is_the_emulators(emu):
+    response = call(emu, "PUT", ws_url(emu, "/jobs/probe"),
+                    with_value(job_body(emu), "properties.resources.instanceCount", -1))
+    assert response.json() == documented_answers()[1]

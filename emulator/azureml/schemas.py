@@ -10,7 +10,7 @@ ComputeResource, AmlCompute, ScaleSettings), ``specification/resources/.../deplo
 DeploymentProperties), and the data plane models the SDK sends (GetRunDataRequest,
 BatchGetResolvedURIs); model and property names are theirs. Enums are the SDK's (its generated
 ``_enums.py``). Marked "emulator": bounds the specs leave open and the emulator needs (at least one
-instance, a bounded number of processes per instance, node counts from 0).
+instance, at most 100 nodes, a bounded number of processes per instance, node counts from 0).
 
 String maps (``tags``, ``properties``, ``environmentVariables``) take any scalar: the service reads them
 as strings and converts numbers and booleans (the SDK itself sends a code version's ``hash_version`` as
@@ -26,6 +26,7 @@ BOOLEAN = {"type": "boolean"}
 OBJECT = {"type": "object"}
 SCALAR = {"type": ["string", "number", "boolean"]}
 STRING_MAP = {"type": "object", "additionalProperties": SCALAR}
+MAX_NODES = 100  # emulator: nodes of a compute and of a job (every node is a process group on this machine)
 MAX_PROCESSES_PER_INSTANCE = 128  # emulator: every process runs on this machine
 
 
@@ -87,8 +88,9 @@ DEFINITIONS = {
 
     # ---- computes
     "ResourceId": obj({"id": string("the resource id")}, ("id",)),
-    "ScaleSettings": obj({"maxNodeCount": {"type": "integer", "minimum": 0, "description": "the most nodes"},
-                          "minNodeCount": {"type": "integer", "minimum": 0},
+    "ScaleSettings": obj({"maxNodeCount": {"type": "integer", "minimum": 0, "maximum": MAX_NODES,
+                                           "description": "the most nodes"},
+                          "minNodeCount": {"type": "integer", "minimum": 0, "maximum": MAX_NODES},
                           "nodeIdleTimeBeforeScaleDown": STRING}, ("maxNodeCount",)),
     "UserAccountCredentials": obj({"adminUserName": string("the administrator user name"),
                                    "adminUserSshPublicKey": STRING, "adminUserPassword": STRING},
@@ -158,9 +160,11 @@ DEFINITIONS = {
         "workerCount": {"type": "integer", "minimum": 0}, "parameterServerCount": {"type": "integer", "minimum": 0}},
         ("distributionType",)),
     "JobResourceConfiguration": obj({
-        "instanceCount": {"type": "integer", "minimum": 1}, "instanceType": STRING, "properties": OBJECT,
-        "dockerArgs": STRING, "dockerArgsList": {"type": "array", "items": STRING}, "shmSize": STRING,
-        "locations": {"type": "array", "items": STRING}, "maxInstanceCount": {"type": "integer", "minimum": 1}}),
+        "instanceCount": {"type": "integer", "minimum": 1, "maximum": MAX_NODES},
+        "maxInstanceCount": {"type": "integer", "minimum": 1, "maximum": MAX_NODES},
+        "instanceType": STRING, "properties": OBJECT, "dockerArgs": STRING,
+        "dockerArgsList": {"type": "array", "items": STRING}, "shmSize": STRING,
+        "locations": {"type": "array", "items": STRING}}),
     "CommandJob": obj({
         "command": string("the command to run, e.g. python train.py", minLength=1),
         "environmentId": string("the environment's asset id"),

@@ -98,23 +98,27 @@ def describe(error: ValidationError) -> Violation:
         return Violation(REQUIRED, full, "The property '{}' is required{}.".format(full, ": " + what if what else ""))
     if keyword == "type":
         expected = value if isinstance(value, list) else [value]
-        return Violation(TYPE, path, "The property '{}' must be {}; got {}.".format(
-            path, " or ".join(_TYPE_NAMES[name] for name in expected), _json_kind(error.instance)))
+        return Violation(TYPE, path, "{} must be {}; got {}.".format(
+            _subject(path), " or ".join(_TYPE_NAMES[name] for name in expected), _json_kind(error.instance)))
     if keyword in ("enum", "anyCaseEnum", "const"):
         allowed = value if isinstance(value, list) else [value]
-        return Violation(ENUM, path, "The property '{}' must be one of {}; got {}.".format(
-            path, ", ".join(str(item) for item in allowed), _shown(error.instance)))
+        return Violation(ENUM, path, "{} must be one of {}; got {}.".format(
+            _subject(path), ", ".join(str(item) for item in allowed), _shown(error.instance)))
     if keyword in ("minimum", "maximum"):
         low, high = schema.get("minimum"), schema.get("maximum")
         if low is not None and high is not None:
             bounds = "from {} to {}".format(low, high)
         else:
             bounds = "at least {}".format(low) if low is not None else "at most {}".format(high)
-        return Violation(RANGE, path, "The property '{}' must be an integer {}; got {}.".format(
-            path, bounds, _shown(error.instance)))
+        return Violation(RANGE, path, "{} must be an integer {}; got {}.".format(
+            _subject(path), bounds, _shown(error.instance)))
     if keyword == "minLength":
-        return Violation(RANGE, path, "The property '{}' must not be empty.".format(path))
-    return Violation(OTHER, path, "The property '{}' is invalid: {}.".format(path or "(body)", error.message))
+        return Violation(RANGE, path, "{} must not be empty.".format(_subject(path)))
+    return Violation(OTHER, path, "{} is invalid: {}.".format(_subject(path), error.message))
+
+
+def _subject(path: str) -> str:
+    return "The property '{}'".format(path) if path else "The request body"
 
 
 def _json_kind(value: Any) -> str:
