@@ -15,9 +15,15 @@ from ..core.arm import json_response, read_json
 from . import exceptions as errors
 from . import names
 from .models import AzureMLBackend
+from .schemas import ASSET_VERSION_MODELS, check
 
 RETRY_AFTER = "1"
 PROVIDER_PATH = "providers/Microsoft.MachineLearningServices/locations/{}"
+
+
+def read_body(request: Request, model: str) -> dict:
+    """The JSON body, checked against the API's ``model`` (schemas.py) before any handler reads it."""
+    return check(read_json(request), model)
 
 
 def arm_operation(method: Callable) -> Callable:
@@ -47,7 +53,7 @@ class AzureMLResponses:
     @arm_operation
     def create_deployment(self, request: Request, subscription: str, resource_group: str,
                           deployment: str) -> Response:
-        body = read_json(request)
+        body = read_body(request, "Deployment")
         names.check_deployment(body)
         return json_response(self.backend.create_deployment(resource_group, deployment, body), 201)
 
@@ -112,8 +118,8 @@ class AzureMLResponses:
     @arm_operation
     def create_asset_version(self, request: Request, subscription: str, resource_group: str, workspace: str,
                              kind: str, name: str, version: str) -> Response:
-        body, created = self.backend.put_asset(resource_group, workspace, kind.lower(), name, version,
-                                               read_json(request))
+        body = read_body(request, ASSET_VERSION_MODELS[kind.lower()])
+        body, created = self.backend.put_asset(resource_group, workspace, kind.lower(), name, version, body)
         return json_response(body, 201 if created else 200)
 
     @arm_operation
@@ -124,7 +130,7 @@ class AzureMLResponses:
     @arm_operation
     def start_pending_upload(self, request: Request, subscription: str, resource_group: str, workspace: str,
                              kind: str, name: str, version: str) -> Response:
-        body = read_json(request)
+        body = read_body(request, "PendingUploadRequestDto")
         if body.get("pendingUploadType", "TemporaryBlobReference") != "TemporaryBlobReference":
             raise errors.invalid_request("pendingUploadType must be TemporaryBlobReference.")
         return json_response(self.backend.start_pending_upload(resource_group, workspace, kind.lower(), name,
@@ -139,7 +145,8 @@ class AzureMLResponses:
     @arm_operation
     def create_compute(self, request: Request, subscription: str, resource_group: str, workspace: str,
                        compute: str) -> Response:
-        body, created = self.backend.create_compute(resource_group, workspace, compute, read_json(request))
+        body, created = self.backend.create_compute(resource_group, workspace, compute,
+                                                        read_body(request, "ComputeResource"))
         op_id = self.operations.begin(body["id"], status="Succeeded")  # provisioned at once
         self.operations.finish(op_id)
         return self._accepted(op_id, body["location"], request.args.get("api-version", ""),
@@ -168,7 +175,7 @@ class AzureMLResponses:
     @arm_operation
     def create_job(self, request: Request, subscription: str, resource_group: str, workspace: str,
                    job: str) -> Response:
-        body = read_json(request)
+        body = read_body(request, "JobBase")
         names.check_job(body)
         body, created = self.backend.create_job(resource_group, workspace, job, body)
         return json_response(body, 201 if created else 200)
@@ -224,7 +231,7 @@ class AzureMLDataPlaneResponses:
 
     def run_data(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
         self.backend.check_subscription(subscription)
-        run_id = read_json(request).get("runId")
+        run_id = read_body(request, "GetRunDataRequest")["runId"]
         if not run_id:
             raise errors.invalid_request("runId is required.")
         return json_response(self.backend.run_data(resource_group, workspace, run_id))
@@ -234,7 +241,7 @@ class AzureMLDataPlaneResponses:
         datastore paths the job wrote them to."""
         self.backend.check_subscription(subscription)
         values = {}
-        for asset_id in read_json(request).get("values") or []:
+        for asset_id in read_body(request, "BatchGetResolvedURIs")["values"]:
             marker = "/data/azureml_"
             if marker in asset_id and "_output_data_" in asset_id:
                 job, _, output = asset_id.split(marker, 1)[1].split("/versions/")[0].rpartition("_output_data_")

@@ -18,6 +18,7 @@ from . import shapes
 from .exceptions import API_VERSION
 from .models import BatchAIBackend, Lro
 from .provider_operations import provider_operations
+from .schemas import check
 from .validation import check_name, normalize_location
 
 # URL parameter -> the resource kind named in a 400 about it.
@@ -46,6 +47,11 @@ def batchai_operation(resource_type: str) -> Callable:
             return method(self, request, **params)
         return handler
     return decorate
+
+
+def read_body(request: Request, model: str) -> dict:
+    """The JSON body, checked against the API's ``model`` (schemas.py) before any handler reads it."""
+    return check(read_json(request), model)
 
 
 def _int_parameter(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -113,8 +119,8 @@ class BatchAIResponses:
 
     @batchai_operation("workspaces")
     def create_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
-        return json_response(shapes.workspace(self.backend.create_workspace(resource_group, workspace,
-                                                                           read_json(request))))
+        body = read_body(request, "WorkspaceCreateParameters")
+        return json_response(shapes.workspace(self.backend.create_workspace(resource_group, workspace, body)))
 
     @batchai_operation("workspaces")
     def get_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
@@ -122,8 +128,8 @@ class BatchAIResponses:
 
     @batchai_operation("workspaces")
     def update_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
-        return json_response(shapes.workspace(self.backend.update_workspace(resource_group, workspace,
-                                                                           read_json(request))))
+        body = read_body(request, "WorkspaceUpdateParameters")
+        return json_response(shapes.workspace(self.backend.update_workspace(resource_group, workspace, body)))
 
     @batchai_operation("workspaces")
     def delete_workspace(self, request: Request, subscription: str, resource_group: str, workspace: str) -> Response:
@@ -138,6 +144,7 @@ class BatchAIResponses:
     @batchai_operation("workspaces/experiments")
     def create_experiment(self, request: Request, subscription: str, resource_group: str, workspace: str,
                           experiment: str) -> Response:
+        read_body(request, "ExperimentCreateParameters")
         return json_response(self.backend.create_experiment(resource_group, workspace, experiment))
 
     @batchai_operation("workspaces/experiments")
@@ -159,7 +166,8 @@ class BatchAIResponses:
     @batchai_operation("workspaces/clusters")
     def create_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
                        cluster: str) -> Response:
-        return self._accepted(self.backend.create_cluster(resource_group, workspace, cluster, read_json(request)))
+        return self._accepted(self.backend.create_cluster(resource_group, workspace, cluster,
+                                                          read_body(request, "ClusterCreateParameters")))
 
     @batchai_operation("workspaces/clusters")
     def get_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
@@ -170,7 +178,7 @@ class BatchAIResponses:
     def update_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
                        cluster: str) -> Response:
         return json_response(shapes.cluster(self.backend.update_cluster(resource_group, workspace, cluster,
-                                                                        read_json(request))))
+                                                                        read_body(request, "ClusterUpdateParameters"))))
 
     @batchai_operation("workspaces/clusters")
     def delete_cluster(self, request: Request, subscription: str, resource_group: str, workspace: str,
@@ -194,7 +202,8 @@ class BatchAIResponses:
                            file_server: str) -> Response:
         row = self.backend._writable_workspace(resource_group, workspace)
         servers = self.backend.file_servers
-        server, work = servers.create(row["resource_group"], row["name"], file_server, read_json(request))
+        server, work = servers.create(row["resource_group"], row["name"], file_server,
+                                      read_body(request, "FileServerCreateParameters"))
         resource_id = servers.resource_id(row["resource_group"], row["name"], server["name"])
         return self._accepted(self.backend._lro(resource_id, row["location"], "create-file-server", work))
 
@@ -228,7 +237,8 @@ class BatchAIResponses:
     @batchai_operation("workspaces/experiments/jobs")
     def create_job(self, request: Request, subscription: str, resource_group: str, workspace: str, experiment: str,
                    job: str) -> Response:
-        return self._accepted(self.backend.create_job(resource_group, workspace, experiment, job, read_json(request)))
+        return self._accepted(self.backend.create_job(resource_group, workspace, experiment, job,
+                                                      read_body(request, "JobCreateParameters")))
 
     @batchai_operation("workspaces/experiments/jobs")
     def get_job(self, request: Request, subscription: str, resource_group: str, workspace: str, experiment: str,

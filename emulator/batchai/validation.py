@@ -1,7 +1,8 @@
 """Checks of request bodies and names, with defaults filled in, and the secret filter for responses.
 
 The SDK does no client-side validation (``client_side_validation = False``), so everything the
-service would refuse is refused here with a 400 that names the offending property.
+service would refuse is refused with a 400 that names the offending property: JSON types, ranges and
+enums by the API's schema (schemas.py, checked before these run), the rest here.
 Pure functions of the body: checks that need stored state (does the cluster exist?) live in models.py.
 """
 from __future__ import annotations
@@ -41,11 +42,6 @@ TOOLKITS = {
 # batchai-distributed.md section 1).
 PROCESS_COUNT_TOOLKITS = ("cntkSettings", "pyTorchSettings", "caffeSettings", "chainerSettings", "horovodSettings",
                           "customMpiSettings")
-# Typed fields of the toolkit blocks (ToolkitSettings models of the 2018-05-01 API).
-TOOLKIT_STRING_FIELDS = ("languageType", "configFilePath", "pythonScriptFilePath", "pythonInterpreterPath",
-                         "commandLineArgs", "commandLine", "communicationBackend", "masterCommandLineArgs",
-                         "workerCommandLineArgs", "parameterServerCommandLineArgs")
-TOOLKIT_INTEGER_FIELDS = ("processCount", "workerCount", "parameterServerCount")
 UNSUPPORTED_MOUNTS = {
     "unmanagedFileSystems": "unmanaged file systems cannot be mounted by the emulator; use azureFileShares",
 }
@@ -297,16 +293,6 @@ def toolkit_of(props: dict) -> str:
     return named[0]
 
 
-def _check_toolkit_types(settings: dict, path: str) -> None:
-    for key in TOOLKIT_STRING_FIELDS:
-        if settings.get(key) is not None and not isinstance(settings[key], str):
-            raise errors.invalid_parameter("The property '{}.{}' must be a string; got {!r}.".format(
-                path, key, settings[key]))
-    for key in TOOLKIT_INTEGER_FIELDS:
-        if settings.get(key) is not None:
-            _int_in_range(settings[key], "{}.{}".format(path, key), 1, MAX_NODES_PER_CLUSTER * 64)
-
-
 def check_path_suffix(suffix: Any, path: str, variables: list) -> None:
     """An output directory's pathSuffix stays inside the job's output folder: relative, no '..', also
     in the job's own variables it names (it is expanded with them)."""
@@ -359,7 +345,6 @@ def check_job(body: dict) -> dict:
     props["schedulingPriority"] = priority
     toolkit = toolkit_of(props)
     settings = _object(props[toolkit], "properties." + toolkit)
-    _check_toolkit_types(settings, "properties." + toolkit)
     if toolkit in ("customToolkitSettings", "customMpiSettings"):
         _required_string(settings, "commandLine", "properties.{}.commandLine".format(toolkit), "the command to run")
     elif not settings.get("pythonScriptFilePath") and not settings.get("configFilePath"):
