@@ -230,3 +230,26 @@ def test_stop_closes_open_connections_and_forgets_finished_ones(tmp_path):
     assert time.monotonic() - started < 10
     assert len(server._server._connections) <= 1
     idle.close()
+
+
+def test_a_refused_body_is_read_so_the_client_gets_the_refusal(emulator):
+    """A request refused before its body is read (413 for a body over the 4 MB limit) still has its body read
+    and dropped: the client, still sending, is not cut off by a reset and reads the 413."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    host, port = urlsplit(emulator.arm_url).hostname, urlsplit(emulator.arm_url).port
+    body_size = 8 * 1024 * 1024
+    context = ssl.create_default_context(cafile=emulator.ca_cert)
+    with socket.create_connection((host, port), timeout=30) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall("PUT /subscriptions/{}/resourceGroups/rg/providers/Microsoft.BatchAI/workspaces/ws?"
+                    "api-version=2018-05-01 HTTP/1.1\r\nHost: {}:{}\r\nAuthorization: Bearer {}\r\n"
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n".format(
+                        emulator.subscription_id, host, port, emulator.token, body_size).encode())
+        status = tls.recv(64)  # the refusal comes before the body is sent
+        chunk = b"x" * (256 * 1024)
+        for _ in range(body_size // len(chunk)):  # a reset here would raise ConnectionResetError / BrokenPipeError
+            tls.sendall(chunk)
+    assert status.startswith(b"HTTP/1.1 413 "), status
