@@ -341,3 +341,13 @@ def test_signing_key_is_owner_only_and_kept(tmp_path):
     with emulator_package.start(data_dir) as second:
         assert (second.tenant_id, second.client_id, second.client_secret) == principal
         assert _arm_status(second, token) == (200, None)   # tokens survive a restart
+
+
+def test_docs_python_sign_in_block_runs(emulator, capsys):
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "azure-ad.md").read_text(encoding="utf-8")
+    code = text.split("### Python, with azure-identity, straight to the emulator", 1)[1]
+    code = code.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/azure-ad.md (Python, with azure-identity)", "exec"), {"info": emulator.describe()})
+    assert capsys.readouterr().out == "Microsoft.BatchAI Registered\n"
