@@ -79,7 +79,7 @@ def test_cli_signs_in_to_a_custom_cloud_on_loopback(az, emulator, tmp_path):
     info = emulator.describe()
     env = cli_env(tmp_path, emulator.ca_cert, AZURE_CORE_INSTANCE_DISCOVERY="false",
                   AZURE_CORE_COLLECT_TELEMETRY="no")
-    run_az(az, env, "cloud", "register", "-n", "BatchAIEmulator",
+    run_az(az, env, "cloud", "register", "-n", "BatchAIEmulator", "--skip-endpoint-discovery",
            "--endpoint-resource-manager", emulator.arm_url + "/",
            "--endpoint-active-directory", emulator.aad_url,
            "--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
