@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
-from .core.access_tokens import ARM_AUDIENCES, AZUREML_AUDIENCES, STORAGE_AUDIENCES, TokenVerifier
+from .core.access_tokens import (ARM_AUDIENCES, AZUREML_AUDIENCES, STORAGE_AUDIENCES, TokenVerifier,
+                                 endpoint_audiences)
 from .core.arm import ArmApplication, Operations
 from .core.bearer import EmulatorCredential
 from .core.context import Context
@@ -206,9 +207,10 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
         service = context.services[name]
         router.add_service(service.url_paths, service.responses)
     # The Azure ML workspace data plane (/azureml-api) sits in front of Resource Manager on the same port.
+    own = endpoint_audiences(arm_server.url)  # clients whose cloud names the emulator's endpoint ask for it
     arm_server.serve(azureml.DataPlaneApplication(
-        context.services["azureml"], ArmApplication(router, tokens.accepting(ARM_AUDIENCES)),
-        tokens.accepting(AZUREML_AUDIENCES)))
+        context.services["azureml"], ArmApplication(router, tokens.accepting(ARM_AUDIENCES + own)),
+        tokens.accepting(AZUREML_AUDIENCES + own)))
     for name in ("files", "blob"):  # OAuth to storage: Azure AD tokens for https://storage.azure.com
         context.services[name].backend.auth.bearer_check = tokens.accepting(STORAGE_AUDIENCES)
     files_server.serve(files.create_app(context.services["files"]))

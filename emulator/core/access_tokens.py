@@ -40,6 +40,13 @@ LEEWAY = 300
 Check = Callable[[str], Optional[tuple]]
 
 
+def endpoint_audiences(url: str) -> tuple:
+    """A service's own URL as an audience, with and without the slash: what a client configured
+    with a custom cloud whose endpoint is that URL asks for (azure-ai-ml: ``{endpoint}/.default``)."""
+    url = url.rstrip("/")
+    return (url, url + "/")
+
+
 def issuer(tenant_id: str) -> str:
     return "https://sts.windows.net/{}/".format(tenant_id)
 
