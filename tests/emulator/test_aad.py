@@ -161,7 +161,41 @@ def test_documents_msal_reads(emulator):
     assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_instance"
 
 
+def test_documents_name_the_host_the_client_used(emulator):
+    """Through the proxy the same WSGI app is asked as login.microsoftonline.com: its URLs say so."""
+    from werkzeug.test import Client
+
+    from emulator.aad import create_app
+
+    client = Client(create_app(emulator.services["aad"]))
+    config = client.get("/{}/v2.0/.well-known/openid-configuration".format(emulator.tenant_id),
+                        base_url="https://login.microsoftonline.com").json
+    assert config["token_endpoint"] == "https://login.microsoftonline.com/{}/oauth2/v2.0/token".format(
+        emulator.tenant_id)
+    answer = client.post("/{}/oauth2/token".format(emulator.tenant_id), base_url="https://login.microsoftonline.com",
+                         data={"grant_type": "client_credentials", "client_id": emulator.client_id,
+                               "client_secret": emulator.client_secret, "resource": "https://storage.azure.com/"})
+    assert answer.status_code == 200 and answer.json["resource"] == "https://storage.azure.com/"
+
+
 # ---- Azure AD's errors ------------------------------------------------------------------------
+
+def test_secrets_never_reach_the_log(emulator, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        credential(emulator).get_token(ARM_SCOPE)
+        with pytest.raises(ClientAuthenticationError):
+            credential(emulator, secret="wrong-secret-value").get_token(ARM_SCOPE)
+    assert "token issued" in caplog.text and "wrong client secret" in caplog.text
+    assert emulator.client_secret not in caplog.text and "wrong-secret-value" not in caplog.text
+
+
+def test_oversized_token_request_is_refused(emulator):
+    answer = requests.post(token_url(emulator), verify=emulator.ca_cert,
+                           data={"grant_type": "client_credentials", "padding": "x" * 100_000})
+    assert answer.status_code == 413 and answer.json()["error"] == "invalid_request"
+
 
 def test_wrong_secret_is_aadsts7000215_and_one_line(emulator):
     from batchai_quickstart.azure_errors import describe_azure_error
@@ -397,6 +431,8 @@ def test_unchanged_clients_sign_in_through_the_proxy(tmp_path, monkeypatch):
     from oauthlib.oauth2 import BackendApplicationClient
     from requests_oauthlib import OAuth2Session
 
+    from batchai_quickstart.azure_errors import describe_azure_error
+
     with emulator_package.start(tmp_path / "data", proxy=True) as emu:
         info = emu.describe()
         for name in ("CURL_CA_BUNDLE", "NO_PROXY", "no_proxy"):
@@ -422,4 +458,4 @@ def test_unchanged_clients_sign_in_through_the_proxy(tmp_path, monkeypatch):
 
         with pytest.raises(ClientAuthenticationError) as caught:
             ClientSecretCredential(info["tenant_id"], info["client_id"], "wrong").get_token(ARM_SCOPE)
-        assert "AADSTS7000215" in str(caught.value).splitlines()[0] or "AADSTS7000215" in str(caught.value)
+        assert "AADSTS7000215" in describe_azure_error(caught.value)
