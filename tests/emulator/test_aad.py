@@ -132,14 +132,43 @@ def test_v1_endpoint_basic_and_form_together_as_2017_oauthlib_sent(emulator):
     assert int(body["expires_on"]) - int(body["not_before"]) == 3599
 
 
-def test_v1_endpoint_with_adal(emulator, monkeypatch):
-    adal = pytest.importorskip("adal", reason="adal is not in the main venv (the 2017 stack's tests install it)")
+@pytest.fixture(scope="session")
+def adal():
+    """adal 1.2.7 (the 2017 stack's library, not in the project's venv): its own package only, into
+    ``.cache/adal-1.2.7`` on first use; its dependencies (requests, PyJWT, python-dateutil,
+    cryptography) are the venv's."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    target = ROOT / ".cache" / "adal-1.2.7"
+    if not (target / "adal").is_dir():
+        result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                                 "--no-deps", "--target", str(target), "adal==1.2.7"], capture_output=True, text=True,
+                                timeout=300)
+        if result.returncode != 0:
+            pytest.skip("could not install adal 1.2.7: " + (result.stderr.strip().splitlines() or ["?"])[-1])
+    sys.path.insert(0, str(target))
+    try:
+        import adal as module
+    finally:
+        sys.path.remove(str(target))
+    return module
+
+
+def test_v1_endpoint_with_adal(emulator, monkeypatch, adal):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.ca_cert)
     context = adal.AuthenticationContext("{}/{}".format(emulator.aad_url, emulator.tenant_id),
                                          validate_authority=False)
-    token = context.acquire_token_with_client_credentials("https://management.core.windows.net/", emulator.client_id,
-                                                          emulator.client_secret)
-    assert token["tokenType"] == "Bearer" and token["accessToken"].count(".") == 2
+    resource = "https://management.core.windows.net/"
+    token = context.acquire_token_with_client_credentials(resource, emulator.client_id, emulator.client_secret)
+    assert token["tokenType"] == "Bearer" and token["expiresIn"] > 3000
+    assert verified_claims(emulator, token["accessToken"], resource)["appid"] == emulator.client_id
+    fresh = adal.AuthenticationContext(context.authority.url, validate_authority=False)  # no cached token
+    with pytest.raises(adal.AdalError) as caught:
+        fresh.acquire_token_with_client_credentials(resource, emulator.client_id, "wrong")
+    assert caught.value.error_response["error_codes"] == [7000215]
 
 
 def test_documents_msal_reads(emulator):
