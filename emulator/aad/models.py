@@ -19,7 +19,8 @@ WORLD_WIDE_ALIASES = ("login.microsoftonline.com", "login.windows.net", "login.m
 
 
 class AadBackend:
-    def __init__(self, principal: ServicePrincipal, signing_key: SigningKey, loopback_hosts: Iterable[str] = ()) -> None:
+    def __init__(self, principal: ServicePrincipal, signing_key: SigningKey,
+                 loopback_hosts: Iterable[str] = ()) -> None:
         self.principal = principal
         self.signing_key = signing_key
         self.tenant_id = principal.tenant_id
