@@ -103,7 +103,7 @@ def test_cli_through_the_proxy_on_azure_hostnames(az, tmp_path):
         # docs/azure-ad.md's commands, as printed, in a fresh config directory.
         text = (ROOT / "docs" / "azure-ad.md").read_text(encoding="utf-8")
         script = text.split("### Unchanged code and the Azure CLI, through the proxy", 1)[1]
-        script = script.split("```bash\n", 1)[1].split("```", 1)[0]
+        script = script.split("```sh\n", 1)[1].split("```", 1)[0]
         env.update(AZURE_CONFIG_DIR=str(tmp_path / "docs-config"), PATH="{}:{}".format(az.parent, env["PATH"]),
                    CLIENT_ID=info["client_id"], CLIENT_SECRET=info["client_secret"], TENANT_ID=info["tenant_id"])
         result = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True, text=True,
