@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
+from .core.access_tokens import (ARM_AUDIENCES, AZUREML_AUDIENCES, STORAGE_AUDIENCES, TokenVerifier,
+                                 endpoint_audiences)
 from .core.arm import ArmApplication, Operations
 from .core.bearer import EmulatorCredential
 from .core.context import Context
@@ -35,7 +37,9 @@ class Emulator:
     path-style ``https://127.0.0.1:PORT/ACCOUNT``; host-style ``https://ACCOUNT.blob.core.localhost:PORT``
     works too where that name resolves to 127.0.0.1), ``account_name``, ``account_key``,
     ``subscription_id``, ``ca_cert`` (the PEM clients pass as ``connection_verify``),
-    ``files_connection_string``, ``blob_connection_string`` and ``credential()``.
+    ``files_connection_string``, ``blob_connection_string`` and ``credential()``; ``aad_url`` (https,
+    the Azure AD token service, an authority for adal, MSAL and azure-identity) and the service
+    principal it signs in: ``tenant_id``, ``client_id``, ``client_secret`` (see docs/azure-ad.md).
 
     Long-running operations: the emulator sends no ``Retry-After``, so clients poll at their
     ``polling_interval``. Pass ``polling_interval=0.05`` (to the client or to each ``begin_*``
@@ -57,6 +61,10 @@ class Emulator:
         self.subscription_id = identity.subscription_id
         self.token = identity.token
         self.ca_cert = str(context.data_dir / "tls" / "cert.pem")
+        self.aad_url = context.aad_url
+        principal = context.services["aad"].backend.principal
+        self.tenant_id, self.client_id, self.client_secret = (principal.tenant_id, principal.client_id,
+                                                              principal.client_secret)
         self._stopped = False
 
     @property
@@ -111,7 +119,8 @@ class Emulator:
                 "subscription_id": self.subscription_id, "ca_cert": self.ca_cert,
                 "files_connection_string": self.files_connection_string,
                 "blob_connection_string": self.blob_connection_string,
-                "token": self.token, "data_dir": str(self.data_dir)}
+                "token": self.token, "data_dir": str(self.data_dir), "aad_url": self.aad_url,
+                "tenant_id": self.tenant_id, "client_id": self.client_id, "client_secret": self.client_secret}
 
     def stop(self) -> None:
         """Stop serving; jobs still running are stopped and reported failed. Idempotent."""
@@ -141,7 +150,7 @@ class Emulator:
 def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port: int = 0,
           account_name: Optional[str] = None, account_key: Optional[str] = None,
           token: Optional[str] = None, subscription_id: Optional[str] = None, blob_port: int = 0,
-          preemption_rate: float = 0.0, preemption_seed: Optional[int] = None) -> Emulator:
+          preemption_rate: float = 0.0, preemption_seed: Optional[int] = None, aad_port: int = 0) -> Emulator:
     """Start the emulator and return it once it accepts requests.
 
     ``data_dir`` holds all state (database, share contents, nodes, certificate); None means a
@@ -149,6 +158,7 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     a second emulator on it gets DataDirInUse. Ports 0 pick free ones. Identity values left
     None are read from ``data_dir`` or made at random the first time. ``preemption_rate``: random
     preemptions of low-priority nodes per node-hour (see ``Emulator.set_preemption_rate``).
+    ``aad_port``: the https port of the Azure AD token service.
     """
     preemption_rate = check_rate(preemption_rate)
     temporary = data_dir is None
@@ -157,16 +167,17 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     data_dir_lock = lock(root)
     try:
         return _start(root, temporary, data_dir_lock, arm_port, files_port, account_name, account_key, token,
-                      subscription_id, blob_port, preemption_rate, preemption_seed)
+                      subscription_id, blob_port, preemption_rate, preemption_seed, aad_port)
     except BaseException:
         data_dir_lock.release()
         raise
 
 
 def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port: int, account_name, account_key,
-           token, subscription_id, blob_port: int, preemption_rate: float, preemption_seed) -> Emulator:
+           token, subscription_id, blob_port: int, preemption_rate: float, preemption_seed,
+           aad_port: int = 0) -> Emulator:
     # Imported here so that `import emulator` stays light for clients that only read settings.
-    from . import azureml, batchai, blob, files, resourcemanager
+    from . import aad, azureml, batchai, blob, files, resourcemanager
 
     create_private_file(root / "emulator.db")
     store = Store(root / "emulator.db")
@@ -176,11 +187,14 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
     arm_server = Server(arm_port, certificate=certificate)
     files_server = Server(files_port)
     blob_server = Server(blob_port, certificate=certificate)  # https: azure-ai-ml builds https blob URLs
+    aad_server = Server(aad_port, certificate=certificate)
     context = Context(data_dir=root, store=store, identity=identity, arm_url=arm_server.url,
                       files_url="{}/{}".format(files_server.url, identity.account_name),
                       operations=Operations(store, arm_server.url, identity.subscription_id),
                       blob_url="{}/{}".format(blob_server.url, identity.account_name),
-                      preemption_rate=preemption_rate, preemption_seed=preemption_seed)
+                      preemption_rate=preemption_rate, preemption_seed=preemption_seed, aad_url=aad_server.url)
+    context.services["aad"] = aad.create_service(context)
+    tokens = _token_verifier(context, identity.token)
     # Order matters: Batch AI mounts Files shares, Resource Manager deletes Batch AI resources.
     for name, package in (("files", files), ("blob", blob), ("batchai", batchai),
                           ("resourcemanager", resourcemanager)):
@@ -193,9 +207,21 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
         service = context.services[name]
         router.add_service(service.url_paths, service.responses)
     # The Azure ML workspace data plane (/azureml-api) sits in front of Resource Manager on the same port.
-    arm_server.serve(azureml.DataPlaneApplication(context.services["azureml"], ArmApplication(router, identity.token),
-                                                  identity.token))
+    own = endpoint_audiences(arm_server.url)  # clients whose cloud names the emulator's endpoint ask for it
+    arm_server.serve(azureml.DataPlaneApplication(
+        context.services["azureml"], ArmApplication(router, tokens.accepting(ARM_AUDIENCES + own)),
+        tokens.accepting(AZUREML_AUDIENCES + own)))
+    for name in ("files", "blob"):  # OAuth to storage: Azure AD tokens for https://storage.azure.com
+        context.services[name].backend.auth.bearer_check = tokens.accepting(STORAGE_AUDIENCES)
     files_server.serve(files.create_app(context.services["files"]))
     blob_server.serve(blob.create_app(context.services["blob"]))
-    log.info("emulator serving %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url, root)
-    return Emulator(context, [arm_server, files_server, blob_server], temporary, data_dir_lock)
+    aad_server.serve(aad.create_app(context.services["aad"]))
+    log.info("emulator serving %s, %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url,
+             context.aad_url, root)
+    return Emulator(context, [arm_server, files_server, blob_server, aad_server], temporary, data_dir_lock)
+
+
+def _token_verifier(context: Context, opaque_token: str) -> TokenVerifier:
+    """One check for every service: the emulator's own token, or a JWT of its Azure AD."""
+    aad_backend = context.services["aad"].backend
+    return TokenVerifier(opaque_token, aad_backend.signing_key.public_key, aad_backend.tenant_id)

@@ -2,7 +2,8 @@
 
 The first line of stdout is one JSON object with the endpoints and credentials
 (``arm_url``, ``files_url``, ``blob_url``, ``account_name``, ``account_key``, ``subscription_id``,
-``ca_cert``, ``files_connection_string``, ``blob_connection_string``, ``token``, ``data_dir``).
+``ca_cert``, ``files_connection_string``, ``blob_connection_string``, ``token``, ``data_dir``,
+``aad_url``, ``tenant_id``, ``client_id``, ``client_secret``).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--arm-port", type=int, default=0, help="https port for Resource Manager and Batch AI")
     parser.add_argument("--files-port", type=int, default=0, help="http port for Azure Files")
     parser.add_argument("--blob-port", type=int, default=0, help="https port for Azure Blob storage")
+    parser.add_argument("--aad-port", type=int, default=0, help="https port for the Azure AD token service")
     parser.add_argument("--account-name", help="storage account name (default: kept in the data dir)")
     parser.add_argument("--account-key", default=os.environ.get("EMULATOR_ACCOUNT_KEY"),
                         help="base64 storage account key (or env EMULATOR_ACCOUNT_KEY)")
@@ -50,7 +52,7 @@ def main(argv=None) -> int:
     try:
         emulator = start(args.data_dir, args.arm_port, args.files_port, args.account_name,
                          args.account_key, args.token, args.subscription_id, args.blob_port,
-                         args.preemption_rate, args.preemption_seed)
+                         args.preemption_rate, args.preemption_seed, aad_port=args.aad_port)
     except (OSError, ValueError) as exc:
         print("error: {}".format(exc), file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ UNAUTHENTICATED = {"discovery"}
 
 
 class DataPlaneApplication:
-    def __init__(self, service, arm_app, token: str) -> None:
+    def __init__(self, service, arm_app, token) -> None:  # token: as ArmApplication's
         self._arm_app = arm_app
         self._token = token
         self._router = Router()

@@ -92,7 +92,7 @@ def _blob_properties(request: StorageRequest, standard: bool) -> dict:
 
 def _may_overwrite(request: StorageRequest) -> bool:
     grant = request.grant
-    return grant is None or grant.kind == "sharedkey" or "w" in grant.permissions
+    return grant is None or grant.kind in ("sharedkey", "bearer") or "w" in grant.permissions
 
 
 class BlobResponses:

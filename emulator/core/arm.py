@@ -101,9 +101,11 @@ def _depth(value: Any) -> int:
 
 
 class ArmApplication:
-    """WSGI app for the https endpoint: authenticate, route, turn ArmError into CloudError."""
+    """WSGI app for the https endpoint: authenticate, route, turn ArmError into CloudError.
 
-    def __init__(self, router: Router, token: str) -> None:
+    ``token``: the token to accept, or a check of the presented token (see ``bearer.check_authorization``)."""
+
+    def __init__(self, router: Router, token) -> None:
         self.router = router
         self._token = token
 

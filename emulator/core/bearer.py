@@ -1,9 +1,10 @@
-"""Bearer tokens for the Resource Manager side: the emulator issues one token and accepts only it."""
+"""Bearer tokens for the Resource Manager side: the emulator's own opaque token, and (through a
+check from ``access_tokens.TokenVerifier``) the JWTs of its Azure AD token service."""
 from __future__ import annotations
 
 import hmac
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 from azure.core.credentials import AccessToken
 
@@ -22,13 +23,19 @@ class EmulatorCredential:
         return "EmulatorCredential()"
 
 
-def check_authorization(header: Optional[str], token: str) -> Optional[tuple[str, str]]:
-    """Return None when ``header`` carries the token, else (code, message) as ARM words a 401."""
+def check_authorization(header: Optional[str],
+                        token: Union[str, Callable[[str], Optional[tuple]]]) -> Optional[tuple[str, str]]:
+    """Return None when ``header`` carries an accepted token, else (code, message) as ARM words a 401.
+
+    ``token`` is the one token to accept, or a check that takes the presented token and returns
+    None or (code, message) (``TokenVerifier.accepting``)."""
     if not header:
         return ("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         return ("AuthenticationFailed", "Authentication failed. The 'Authorization' header is not a Bearer token.")
+    if callable(token):
+        return token(presented.strip())
     if not hmac.compare_digest(presented.strip().encode(), token.encode()):
         return ("InvalidAuthenticationToken", "The access token is invalid.")
     return None

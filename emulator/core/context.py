@@ -26,6 +26,7 @@ class Context:
     operations: Operations
     services: dict = field(default_factory=dict)
     blob_url: str = ""
+    aad_url: str = ""                 # the Azure AD token service (https, loopback)
     preemption_rate: float = 0.0      # random preemptions of low-priority nodes, per node-hour
     preemption_seed: Optional[int] = None
 

@@ -1,4 +1,5 @@
-"""The emulator's identity: storage account, account key, bearer token and subscription id.
+"""The emulator's identity: storage account, account key, bearer token and subscription id; and the
+service principal its Azure AD token service signs in.
 
 Made at random the first time a data directory is used and kept in its database, so a restart
 keeps them (clients holding the key or token keep working); callers may set them instead, as
@@ -42,15 +43,50 @@ def load_identity(store: Store, account_name: Optional[str] = None, account_key:
     }
     explicit = {"account_name": account_name, "account_key": account_key, "token": token,
                 "subscription_id": subscription_id}
+    values = _load_settings(store, defaults, explicit)
+    _check_account(values["account_name"], values["account_key"])
+    return Identity(**values)
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """The one service principal the Azure AD token service signs in: its tenant, application
+    (client) id, client secret and object id (the ``oid`` of its tokens)."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str
+    object_id: str
+
+    def __repr__(self) -> str:  # never print the secret
+        return "ServicePrincipal(tenant_id={!r}, client_id={!r})".format(self.tenant_id, self.client_id)
+
+
+def load_service_principal(store: Store, tenant_id: Optional[str] = None, client_id: Optional[str] = None,
+                           client_secret: Optional[str] = None) -> ServicePrincipal:
+    """Read the service principal from the store, made at random the first time; explicit values win."""
+    store.ensure_schema(_SCHEMA)
+    defaults = {"tenant_id": str(uuid.uuid4()), "client_id": str(uuid.uuid4()),
+                "client_secret": secrets.token_urlsafe(30), "object_id": str(uuid.uuid4())}
+    explicit = {"tenant_id": tenant_id, "client_id": client_id, "client_secret": client_secret, "object_id": None}
+    for key in ("tenant_id", "client_id"):
+        if explicit[key] is not None:
+            try:
+                explicit[key] = str(uuid.UUID(explicit[key]))
+            except ValueError:
+                raise ValueError("the {} {!r} must be a GUID".format(key, explicit[key])) from None
+    return ServicePrincipal(**_load_settings(store, defaults, explicit, prefix="aad_"))
+
+
+def _load_settings(store: Store, defaults: dict, explicit: dict, prefix: str = "") -> dict:
     values = {}
     with store.transaction():
         for key, default in defaults.items():
-            row = store.query_one("SELECT value FROM settings WHERE key = ?", (key,))
+            row = store.query_one("SELECT value FROM settings WHERE key = ?", (prefix + key,))
             value = explicit[key] or (row["value"] if row else default)
-            store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+            store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (prefix + key, value))
             values[key] = value
-    _check_account(values["account_name"], values["account_key"])
-    return Identity(**values)
+    return values
 
 
 def _check_account(name: str, key: str) -> None:

@@ -49,7 +49,7 @@ _OVERRIDES = ("rscc", "rscd", "rsce", "rscl", "rsct")
 
 @dataclass
 class Grant:
-    """Who the request was authenticated as: ``kind`` is "sharedkey" or "sas"."""
+    """Who the request was authenticated as: ``kind`` is "sharedkey", "bearer" (OAuth) or "sas"."""
 
     kind: str
     version: Optional[str] = None
@@ -265,6 +265,13 @@ class SasRules:
 class StorageAuthenticator:
     """Checks every request against the one storage account the emulator serves."""
 
+    #: Checks an OAuth token (None: Bearer is refused): ``check(token)`` is None or (code, message).
+    #: Set by the emulator's wiring (``access_tokens.TokenVerifier.accepting``).
+    bearer_check: Optional[Callable[[str], Optional[tuple]]] = None
+    #: The first x-ms-version that takes OAuth, and a header OAuth requests must carry (Files' intent).
+    BEARER_MIN_VERSION = "2017-11-09"
+    BEARER_INTENT: Optional[tuple] = None
+
     def __init__(self, account_name: str, account_key: str, rules: SasRules, endpoint: str) -> None:
         self.account_name = account_name
         self._key_text = account_key
@@ -302,6 +309,8 @@ class StorageAuthenticator:
     # -- SharedKey
     def _shared_key(self, request, authorization: str) -> Grant:
         scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme == "Bearer" and self.bearer_check is not None:
+            return self._bearer(request, credentials.strip())
         if scheme != "SharedKey":
             if scheme == "Bearer":
                 raise err.authentication_failed("Bearer tokens are not supported by the emulator's {} endpoint; use "
@@ -323,6 +332,23 @@ class StorageAuthenticator:
         raise err.authentication_failed(
             "The MAC signature found in the HTTP request is not the same as any computed signature. "
             "Server used following string to sign: '{}'.".format(first_text))
+
+    # -- OAuth (Azure AD tokens)
+    def _bearer(self, request, token: str) -> Grant:
+        """A Bearer token: checked by ``bearer_check`` (signature, expiry, audience); it grants what
+        the account key grants, as the Storage data roles do."""
+        version = request.header("x-ms-version")
+        if not version or version < self.BEARER_MIN_VERSION:
+            raise err.authentication_failed("Authentication scheme Bearer is not supported in this version; send "
+                                            "x-ms-version {} or later.".format(self.BEARER_MIN_VERSION))
+        header, value = self.BEARER_INTENT or (None, None)
+        if header and request.header(header).lower() != value:
+            raise err.authentication_failed("OAuth requests to the {} endpoint must send '{}: {}' (the SDK's "
+                                            "token_intent='{}').".format(self._endpoint, header, value, value))
+        problem = self.bearer_check(token) if token else ("InvalidAuthenticationToken", "The token is empty.")
+        if problem is not None:
+            raise err.invalid_authentication_info(problem[1])
+        return Grant("bearer", version=version)
 
     # -- service SAS
     def _sas(self, request, container: Optional[str], path: Optional[str]) -> Grant:
@@ -392,7 +418,7 @@ class StorageAuthenticator:
         lifecycle operations); ``level`` is where the operation acts ("account", the container's
         level, or the service's ``item_level``).
         """
-        if grant.kind == "sharedkey":
+        if grant.kind in ("sharedkey", "bearer"):
             return
         if required is None:
             raise err.authorization_resource_type_mismatch("'{}' cannot be authorized by a service SAS.".format(

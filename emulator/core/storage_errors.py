@@ -114,6 +114,13 @@ def authentication_failed(detail: str) -> StorageError:
                         "is formed correctly including the signature.", {"AuthenticationErrorDetail": detail})
 
 
+def invalid_authentication_info(detail: str) -> StorageError:
+    """401: an OAuth token that is expired, forged or for another audience."""
+    return StorageError(401, "InvalidAuthenticationInfo",
+                        "Server failed to authenticate the request. Please refer to the information in the "
+                        "www-authenticate header.", {"AuthenticationErrorDetail": detail})
+
+
 def authorization_permission_mismatch(detail: str = "") -> StorageError:
     return StorageError(403, "AuthorizationPermissionMismatch",
                         "This request is not authorized to perform this operation using this permission.",

@@ -54,6 +54,10 @@ def generate_sas(account: str, key: bytes, share: str, path: Optional[str], perm
 class Authenticator(StorageAuthenticator):
     """Checks every File request against the one storage account the emulator serves."""
 
+    # Azure Files OAuth over REST: from 2022-11-02, with the privileged-access intent header.
+    BEARER_MIN_VERSION = "2022-11-02"
+    BEARER_INTENT = ("x-ms-file-request-intent", "backup")
+
     def __init__(self, account_name: str, account_key: str) -> None:
         super().__init__(account_name, account_key, FILE_SAS, "File")
 

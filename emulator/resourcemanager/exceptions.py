@@ -39,3 +39,7 @@ def resource_group_being_deleted(name: str) -> ArmError:
 
 def operation_not_found(op_id: str) -> ArmError:
     return ArmError(404, "OperationNotFound", "The operation {} is not found.".format(op_id))
+
+
+def invalid_resource_namespace(namespace: str) -> ArmError:
+    return ArmError(404, "InvalidResourceNamespace", "The resource namespace '{}' is invalid.".format(namespace[:100]))

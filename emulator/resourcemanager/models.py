@@ -14,6 +14,7 @@ from typing import Optional
 from ..core.arm import BackgroundWork, utc_now
 from ..core.context import Context
 from . import exceptions as errors
+from . import providers
 
 log = logging.getLogger("emulator.resourcemanager")
 
@@ -23,7 +24,10 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS rm_resource_groups (
     name TEXT PRIMARY KEY COLLATE NOCASE, location TEXT NOT NULL, tags TEXT NOT NULL,
     provisioning_state TEXT NOT NULL, operation_id TEXT, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rm_providers (namespace TEXT PRIMARY KEY COLLATE NOCASE, state TEXT NOT NULL);
 """
+SUBSCRIPTION_NAME = "Batch AI emulator"
+TENANT_NAME = "Batch AI emulator directory"
 
 
 def check_group_name(name: str) -> str:
@@ -51,6 +55,45 @@ class ResourceManagerBackend:
     def check_subscription(self, subscription: str) -> None:
         if subscription.lower() != self.subscription_id.lower():
             raise errors.subscription_not_found(subscription)
+
+    # ---- the subscription, its tenant and its resource providers ------------------------------
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant of the emulator's Azure AD (its service principal's)."""
+        return self.ctx.services["aad"].backend.tenant_id
+
+    def subscription_json(self) -> dict:
+        return {"id": "/subscriptions/" + self.subscription_id, "authorizationSource": "RoleBased",
+                "managedByTenants": [], "subscriptionId": self.subscription_id, "tenantId": self.tenant_id,
+                "displayName": SUBSCRIPTION_NAME, "state": "Enabled",
+                "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01",
+                                         "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"}}
+
+    def tenant_json(self) -> dict:
+        return {"id": "/tenants/" + self.tenant_id, "tenantId": self.tenant_id, "tenantCategory": "Home",
+                "displayName": TENANT_NAME, "domains": [], "tenantType": "AAD"}
+
+    def provider(self, namespace: str) -> dict:
+        name = providers.canonical_namespace(namespace)
+        if name is None:
+            raise errors.invalid_resource_namespace(namespace)
+        row = self.store.query_one("SELECT state FROM rm_providers WHERE namespace = ?", (name,))
+        state = row["state"] if row else ("Registered" if providers.CATALOGUE[name][1] else "NotRegistered")
+        return providers.provider_json(self.subscription_id, name, state)
+
+    def list_providers(self) -> list:
+        return [self.provider(name) for name in providers.CATALOGUE]
+
+    def set_registration(self, namespace: str, registered: bool) -> dict:
+        """Register (or unregister) a provider: done at once, so clients see the final state."""
+        name = providers.canonical_namespace(namespace)
+        if name is None:
+            raise errors.invalid_resource_namespace(namespace)
+        state = "Registered" if registered else "Unregistered"
+        self.store.execute("INSERT OR REPLACE INTO rm_providers (namespace, state) VALUES (?, ?)", (name, state))
+        log.info("resource provider %s %s", name, state.lower())
+        return self.provider(name)
 
     # ---- reads -------------------------------------------------------------------------------
 

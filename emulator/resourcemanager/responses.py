@@ -1,4 +1,6 @@
-"""Resource Manager handlers: resource groups as azure-mgmt-resource 26 calls them (any api-version).
+"""Resource Manager handlers: the subscription and its tenant (as the Azure CLI lists them after
+login), resource provider registration, and resource groups as azure-mgmt-resource 26 calls them
+(any api-version).
 
 PUT answers 201 for a new group and 200 for an existing one; HEAD 204/404 (check_existence);
 DELETE 202 with a ``Location`` URL that answers 202 while the delete runs and 200 when it is done.
@@ -15,6 +17,36 @@ class ResourceManagerResponses:
     def __init__(self, backend: ResourceManagerBackend) -> None:
         self.backend = backend
         self.arm_url = backend.ctx.arm_url
+
+    # ---- subscriptions, tenants, resource providers ------------------------------------------
+
+    def list_subscriptions(self, request: Request) -> Response:
+        return json_response({"value": [self.backend.subscription_json()]})
+
+    def get_subscription(self, request: Request, subscription: str) -> Response:
+        self.backend.check_subscription(subscription)
+        return json_response(self.backend.subscription_json())
+
+    def list_tenants(self, request: Request) -> Response:
+        return json_response({"value": [self.backend.tenant_json()]})
+
+    def list_providers(self, request: Request, subscription: str) -> Response:
+        self.backend.check_subscription(subscription)
+        return json_response({"value": self.backend.list_providers()})
+
+    def get_provider(self, request: Request, subscription: str, namespace: str) -> Response:
+        self.backend.check_subscription(subscription)
+        return json_response(self.backend.provider(namespace))
+
+    def register_provider(self, request: Request, subscription: str, namespace: str) -> Response:
+        self.backend.check_subscription(subscription)
+        return json_response(self.backend.set_registration(namespace, True))
+
+    def unregister_provider(self, request: Request, subscription: str, namespace: str) -> Response:
+        self.backend.check_subscription(subscription)
+        return json_response(self.backend.set_registration(namespace, False))
+
+    # ---- resource groups -----------------------------------------------------------------------
 
     def list_groups(self, request: Request, subscription: str) -> Response:
         self.backend.check_subscription(subscription)

@@ -16,7 +16,8 @@ from doc_blocks import code_block
 from test_jobs import RG, WS, make_share, sdk_clients
 
 DOCUMENTED_KEYS = {"arm_url", "files_url", "blob_url", "account_name", "account_key", "subscription_id", "ca_cert",
-                   "files_connection_string", "blob_connection_string", "token", "data_dir"}
+                   "files_connection_string", "blob_connection_string", "token", "data_dir",
+                   "aad_url", "tenant_id", "client_id", "client_secret"}
 
 
 def launch(data_dir, log_path) -> tuple:
@@ -60,7 +61,8 @@ def test_cli_serves_stops_cleanly_and_keeps_its_identity(tmp_path):
 
     process, again = launch(data_dir, log_path)
     try:
-        for key in ("account_name", "account_key", "token", "subscription_id", "ca_cert"):
+        for key in ("account_name", "account_key", "token", "subscription_id", "ca_cert", "tenant_id", "client_id",
+                    "client_secret"):
             assert again[key] == info[key], key
         batchai_client, resource_client, share_service = sdk_clients(types.SimpleNamespace(**again))
         assert batchai_client.workspaces.get(RG, WS).provisioning_state == "succeeded"
