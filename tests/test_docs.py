@@ -15,6 +15,9 @@ RUN_BY = {
     ("README.md", "Two commands", "sh", 0): ".ci/run",
     ("README.md", "Two commands", "sh", 1): ".ci/run",
     ("README.md", "Copying one step", "python", 0): "tests/test_docs.py",
+    ("docs/azure-ad.md", "Python, with azure-identity, straight to the emulator", "python", 0):
+        "tests/emulator/test_aad.py",
+    ("docs/azure-ad.md", "Unchanged code and the Azure CLI, through the proxy", "sh", 0): "tests/emulator/test_aad_cli.py",
     ("docs/azureml.md", "The same quickstart on Azure Machine Learning", "sh", 0):
         "tests/test_quickstart_azureml_e2e.py",
     ("docs/cntk.md", "The CNTK path", "sh", 0): "tests/test_sample_cntk.py",

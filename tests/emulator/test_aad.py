@@ -408,11 +408,9 @@ def test_signing_key_is_owner_only_and_kept(tmp_path):
 
 
 def test_docs_python_sign_in_block_runs(emulator, capsys):
-    from conftest import ROOT
+    from doc_blocks import code_block
 
-    text = (ROOT / "docs" / "azure-ad.md").read_text(encoding="utf-8")
-    code = text.split("### Python, with azure-identity, straight to the emulator", 1)[1]
-    code = code.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code_block("docs/azure-ad.md", "Python, with azure-identity, straight to the emulator")
     exec(compile(code, "docs/azure-ad.md (Python, with azure-identity)", "exec"), {"info": emulator.describe()})
     assert capsys.readouterr().out == "Microsoft.BatchAI Registered\n"
 

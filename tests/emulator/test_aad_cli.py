@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from doc_blocks import code_block
 
 AZURE_CLI = "azure-cli==2.91.0"
 VENV = ROOT / ".cache" / "azure-cli-venv"
@@ -101,9 +102,7 @@ def test_cli_through_the_proxy_on_azure_hostnames(az, tmp_path):
         login_group_and_provider(az, env, info)
 
         # docs/azure-ad.md's commands, as printed, in a fresh config directory.
-        text = (ROOT / "docs" / "azure-ad.md").read_text(encoding="utf-8")
-        script = text.split("### Unchanged code and the Azure CLI, through the proxy", 1)[1]
-        script = script.split("```sh\n", 1)[1].split("```", 1)[0]
+        script = code_block("docs/azure-ad.md", "Unchanged code and the Azure CLI, through the proxy", "sh")
         env.update(AZURE_CONFIG_DIR=str(tmp_path / "docs-config"), PATH="{}:{}".format(az.parent, env["PATH"]),
                    CLIENT_ID=info["client_id"], CLIENT_SECRET=info["client_secret"], TENANT_ID=info["tenant_id"])
         result = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True, text=True,
