@@ -63,6 +63,9 @@ class Emulator:
         self.ca_cert = str(context.data_dir / "tls" / "cert.pem")
         self.https_proxy = proxy.url if proxy else None
         self.proxy_ca_bundle = str(proxy.ca_bundle) if proxy else None
+        if proxy:  # for `python -m emulator.shellenv --data-dir` (imported here: it runs as __main__ too)
+            from .shellenv import write_settings
+            write_settings(self.data_dir, self.https_proxy, self.proxy_ca_bundle)
         self._stopped = False
 
     @property
@@ -127,6 +130,9 @@ class Emulator:
         self._stopped = True
         for server in self._servers:
             server.stop()
+        if self.https_proxy:
+            from .shellenv import SETTINGS_FILE
+            (self.data_dir / SETTINGS_FILE).unlink(missing_ok=True)
         for service in reversed(list(self._context.services.values())):
             if service.close:
                 service.close()
