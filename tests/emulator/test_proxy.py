@@ -8,6 +8,7 @@ import http.client
 import ipaddress
 import json
 import os
+import signal
 import socket
 import ssl
 import stat
@@ -322,3 +323,33 @@ def test_shellenv_prints_exports_that_override_and_unset(proxied):
     missing = subprocess.run([sys.executable, "-m", "emulator.shellenv", "--data-dir", str(proxied.data_dir / "x")],
                              cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "--proxy" in missing.stderr
+
+
+# ---- docs/any-azure-client.md, run as written ---------------------------------------------------------
+
+def test_the_documented_round_trip(tmp_path):
+    """The shell block (start with --proxy, the shell helper's exports, a script's settings) and the unchanged
+    script, with the variables this machine presets in the environment they must override."""
+    text = (ROOT / "docs" / "any-azure-client.md").read_text(encoding="utf-8")
+    shell = text.split("The whole round trip", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    script = text.split("`azure_script.py` knows nothing", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "azure_script.py").write_text(script)
+    preset = "/etc/ssl/certs/ca-certificates.crt"
+    env = {"HOME": str(tmp_path), "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+           "PYTHONPATH": str(ROOT), "REQUESTS_CA_BUNDLE": preset, "CURL_CA_BUNDLE": preset, "SSL_CERT_FILE": preset,
+           "NO_PROXY": "*"}
+    process = subprocess.Popen(["bash", "-e", "-c", shell], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        try:  # the emulator the block started, should the block have failed before stopping it
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    assert process.returncode == 0, stderr[-3000:]
+    run = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    info = json.loads((tmp_path / ".azure-emulator.json").read_text().splitlines()[0])
+    assert run.stdout.splitlines() == [
+        "/subscriptions/{}/resourceGroups/demo-rg".format(info["subscription_id"]),
+        "hello from Azure's own hostnames", "https://{}.file.core.windows.net/demo".format(info["account_name"])]
