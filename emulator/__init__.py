@@ -224,9 +224,17 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
         azure_hosts = {"management.azure.com": arm_app, "*.file.core.windows.net": files_app,
                        "*.blob.core.windows.net": blob_app,
                        "*.api.azureml.ms": mounted_at(arm_app, DATAPLANE_PREFIX)}  # <region>.api.azureml.ms
+        if "aad" in context.services:  # Azure AD, where the emulator.aad service is built
+            from . import aad
+            azure_hosts["login.microsoftonline.com"] = aad.create_app(context.services["aad"])
         loopback = {arm_server.port: (arm_app, certificate), files_server.port: (files_app, None),
                     blob_server.port: (blob_app, certificate)}
-        proxy_server = _start_proxy(root, certificate, proxy_port, azure_hosts, loopback)
+        try:
+            proxy_server = _start_proxy(root, certificate, proxy_port, azure_hosts, loopback)
+        except BaseException:  # a busy --proxy-port: stop what is already serving
+            for server in servers:
+                server.stop()
+            raise
         servers.append(proxy_server)
     log.info("emulator serving %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url, root)
     return Emulator(context, servers, temporary, data_dir_lock, proxy_server)

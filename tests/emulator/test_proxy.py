@@ -353,3 +353,45 @@ def test_the_documented_round_trip(tmp_path):
     assert run.stdout.splitlines() == [
         "/subscriptions/{}/resourceGroups/demo-rg".format(info["subscription_id"]),
         "hello from Azure's own hostnames", "https://{}.file.core.windows.net/demo".format(info["account_name"])]
+
+
+# ---- a 2017 client: azure-mgmt-resource 1.2.2 on msrestazure's poller ------------------------------------
+
+SDK_2017 = ("azure-mgmt-resource==1.2.2", "msrestazure==0.4.34", "adal==1.2.7")
+
+
+@pytest.fixture(scope="module")
+def sdk_2017() -> str:
+    """A directory with the 2017 stack (pip --target, once per machine; the rest comes from this venv).
+    Module-scoped, so it is made before ``proxied`` points this process's environment at the proxy."""
+    cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                         "batchai-emulator-tests", "sdk-2017-resource")
+    if not os.path.isdir(cache):
+        partial = "{}.{}".format(cache, os.getpid())
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", partial,
+                               *SDK_2017], capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            pytest.skip("cannot install {}: {}".format(" ".join(SDK_2017), done.stderr.strip()[-300:]))
+        os.replace(partial, cache)
+    return cache
+
+
+def test_a_2017_client_polls_without_its_default_pause(sdk_2017, proxied):
+    """msrestazure sleeps Retry-After (else long_running_operation_timeout, 30 s by default) before every poll;
+    set to 600 s here, a missing or non-zero Retry-After would outlast the test's timeout."""
+    code = """
+import sys
+from msrest.authentication import BasicTokenAuthentication
+from azure.mgmt.resource import ResourceManagementClient
+client = ResourceManagementClient(BasicTokenAuthentication({"access_token": sys.argv[1]}), sys.argv[2])
+client.config.long_running_operation_timeout = 600
+print(client.resource_groups.create_or_update("oldrg", {"location": "eastus"}).id)
+client.resource_groups.delete("oldrg").result()
+print(client.resource_groups.check_existence("oldrg"))
+"""
+    env = dict(os.environ, PYTHONPATH=sdk_2017)
+    done = subprocess.run([sys.executable, "-c", code, proxied.token, proxied.subscription_id], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["/subscriptions/{}/resourceGroups/oldrg".format(proxied.subscription_id),
+                                        "False"]
