@@ -241,6 +241,7 @@ class ProxyServer:
             return
         if not _send(sock, b"HTTP/1.1 200 Connection established\r\n\r\n"):
             return
+        log.debug("proxy tunnel to %s:%s from %s", host, port, client_address[0])
         tls = self._tls_context(route)
         if tls is not None:
             try:

@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from conftest import POLL, ROOT
-from test_jobs import EXP, RG, WS, SHARE, wait_for_state
+from test_jobs import EXP, RG, SHARE, WS, wait_for, wait_for_state
 
 import emulator as emulator_package
 from emulator.core.proxy_ca import PERMITTED_NAMES, ProxyCA
@@ -146,12 +146,13 @@ def test_batchai_job_output_urls_name_the_azure_file_host(proxied):
     assert status["id"].startswith(ARM + "/")
 
 
-def test_azure_ml_hosts_and_urls(proxied, monkeypatch):
-    from azure.ai.ml import MLClient
-    from azure.ai.ml.entities import Workspace
+def test_azure_ml_hosts_and_urls(proxied, monkeypatch, tmp_path, caplog):
+    from azure.ai.ml import MLClient, command
+    from azure.ai.ml.entities import AmlCompute, Workspace
     from azure.mgmt.resource.resources import ResourceManagementClient
 
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")  # MLClient sets it; restored afterwards
+    caplog.set_level("DEBUG", logger="emulator.proxy")
     ResourceManagementClient(proxied.credential(), proxied.subscription_id).resource_groups.create_or_update(
         RG, {"location": "westeurope"})
     ml = MLClient(proxied.credential(), proxied.subscription_id, RG, "mlws", enable_telemetry=False,
@@ -164,6 +165,23 @@ def test_azure_ml_hosts_and_urls(proxied, monkeypatch):
     assert discovery["history"] == "https://westeurope.api.azureml.ms"
     default = ml.datastores.get_default()
     assert default.endpoint == "core.windows.net" and default.account_name == proxied.account_name
+
+    # A job: its code goes up to <account>.blob.core.windows.net, its outputs come back through the run
+    # history on <region>.api.azureml.ms and the blob host again.
+    ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=1)).result()
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "job.py").write_text("import os\nos.makedirs('outputs', exist_ok=True)\n"
+                                 "open('outputs/hello.txt', 'w').write('hello')\n")
+    job = ml.jobs.create_or_update(command(code=str(code), command="python job.py", compute="cpu",
+                                           environment="AzureML-acpt-pytorch-2.8-cuda12.6@latest"))
+    wait_for(lambda: ml.jobs.get(job.name).status in ("Completed", "Failed"), timeout=120)
+    assert ml.jobs.get(job.name).status == "Completed"
+    ml.jobs.download(job.name, download_path=str(tmp_path / "dl"))
+    assert (tmp_path / "dl" / "artifacts" / "outputs" / "hello.txt").read_text() == "hello"
+    tunnels = {r.args[0] for r in caplog.records if r.getMessage().startswith("proxy tunnel to ")}
+    assert tunnels == {"management.azure.com", "westeurope.api.azureml.ms",
+                       "{}.blob.core.windows.net".format(proxied.account_name)}
 
 
 def test_loopback_endpoints_through_the_proxy_keep_their_urls(proxied):
