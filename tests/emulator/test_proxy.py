@@ -373,9 +373,10 @@ def test_the_documented_round_trip(tmp_path):
         "hello from Azure's own hostnames", "https://{}.file.core.windows.net/demo".format(info["account_name"])]
 
 
-# ---- a 2017 client: azure-mgmt-resource 1.2.2 on msrestazure's poller ------------------------------------
+# ---- the 2017 tutorial's clients: azure-mgmt-resource 1.2.2 on msrestazure's poller, azure-storage-file 2.1.0 ----
 
-SDK_2017 = ("azure-mgmt-resource==1.2.2", "msrestazure==0.4.34", "adal==1.2.7")
+SDK_2017 = ("azure-mgmt-resource==1.2.2", "msrestazure==0.4.34", "adal==1.2.7", "azure-storage-file==2.1.0",
+            "azure-storage-common==2.1.0")
 
 
 @pytest.fixture(scope="module")
@@ -383,7 +384,7 @@ def sdk_2017() -> str:
     """A directory with the 2017 stack (pip --target, once per machine; the rest comes from this venv).
     Module-scoped, so it is made before ``proxied`` points this process's environment at the proxy."""
     cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                         "batchai-emulator-tests", "sdk-2017-resource")
+                         "batchai-emulator-tests", "sdk-2017")
     if not os.path.isdir(cache):
         partial = "{}.{}".format(cache, os.getpid())
         done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", partial,
@@ -394,22 +395,30 @@ def sdk_2017() -> str:
     return cache
 
 
-def test_a_2017_client_polls_without_its_default_pause(sdk_2017, proxied):
-    """msrestazure sleeps Retry-After (else long_running_operation_timeout, 30 s by default) before every poll;
-    set to 600 s here, a missing or non-zero Retry-After would outlast the test's timeout."""
+def test_2017_clients_on_azure_hostnames(sdk_2017, proxied):
+    """The tutorial's FileService (no endpoint to give: <account>.file.core.windows.net), and a resource group
+    deleted with msrestazure's poller, which sleeps Retry-After (else long_running_operation_timeout, 30 s by
+    default) before every poll: set to 600 s here, a missing or non-zero Retry-After outlasts the timeout."""
     code = """
 import sys
 from msrest.authentication import BasicTokenAuthentication
 from azure.mgmt.resource import ResourceManagementClient
+from azure.storage.file import FileService
 client = ResourceManagementClient(BasicTokenAuthentication({"access_token": sys.argv[1]}), sys.argv[2])
 client.config.long_running_operation_timeout = 600
 print(client.resource_groups.create_or_update("oldrg", {"location": "eastus"}).id)
 client.resource_groups.delete("oldrg").result()
 print(client.resource_groups.check_existence("oldrg"))
+files = FileService(sys.argv[3], sys.argv[4])
+files.create_share("tutorial")
+files.create_directory("tutorial", "mnistcntksample")
+files.create_file_from_bytes("tutorial", "mnistcntksample", "a.txt", b"hello 2017")
+print([share.name for share in files.list_shares()])
+print(files.get_file_to_bytes("tutorial", "mnistcntksample", "a.txt").content.decode())
 """
     env = dict(os.environ, PYTHONPATH=sdk_2017)
-    done = subprocess.run([sys.executable, "-c", code, proxied.token, proxied.subscription_id], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code, proxied.token, proxied.subscription_id, proxied.account_name,
+                           proxied.account_key], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["/subscriptions/{}/resourceGroups/oldrg".format(proxied.subscription_id),
-                                        "False"]
+                                        "False", "['tutorial']", "hello 2017"]
