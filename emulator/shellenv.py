@@ -30,7 +30,10 @@ UNSET = ("CURL_CA_BUNDLE", "NO_PROXY", "no_proxy")
 
 
 def write_settings(data_dir: Path, https_proxy: str, ca_bundle: str) -> Path:
+    from .core.datadir import create_private_file
+
     path = Path(data_dir) / SETTINGS_FILE
+    create_private_file(path)  # owner-only, like everything in the data directory
     path.write_text(json.dumps({"https_proxy": https_proxy, "proxy_ca_bundle": ca_bundle}) + "\n")
     return path
 
