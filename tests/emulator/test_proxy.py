@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from conftest import POLL, ROOT
+from doc_blocks import code_block
 from test_jobs import EXP, RG, SHARE, WS, wait_for, wait_for_state
 
 import emulator as emulator_package
@@ -259,6 +260,7 @@ def test_the_ca_is_name_constrained_and_its_key_private(proxied):
 def _served_leaf(emu, host: str) -> bytes:
     """The certificate the proxy presents for ``host`` (verified against the bundle on the way)."""
     context = ssl.create_default_context(cafile=emu.proxy_ca_bundle)
+    context.verify_flags |= ssl.VERIFY_X509_STRICT  # as Python 3.13 and urllib3 2 verify
     with socket.create_connection(("127.0.0.1", int(emu.https_proxy.rsplit(":", 1)[1])), timeout=10) as sock:
         sock.sendall("CONNECT {}:443 HTTP/1.1\r\n\r\n".format(host).encode())
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
@@ -279,7 +281,7 @@ def test_python_ssl_enforces_the_name_constraints(tmp_path, name, accepted):
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(str(pem))
     client_context = ssl.create_default_context(cafile=str(ca.cert_path))
-    client_context.verify_flags |= getattr(ssl, "VERIFY_X509_STRICT", 0)  # as Python 3.13 and urllib3 2 do
+    client_context.verify_flags |= ssl.VERIFY_X509_STRICT  # as Python 3.13 and urllib3 2 verify
     left, right = socket.socketpair()
     left.settimeout(10)
     right.settimeout(10)
@@ -348,12 +350,12 @@ def test_shellenv_prints_exports_that_override_and_unset(proxied):
 def test_the_documented_round_trip(tmp_path):
     """The shell block (start with --proxy, the shell helper's exports, a script's settings) and the unchanged
     script, with the variables this machine presets in the environment they must override."""
-    text = (ROOT / "docs" / "any-azure-client.md").read_text(encoding="utf-8")
-    shell = text.split("The whole round trip", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
-    script = text.split("`azure_script.py` knows nothing", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    shell = code_block("docs/any-azure-client.md", "Point one shell at it", "sh")
+    script = code_block("docs/any-azure-client.md", "Point one shell at it", "python")
+    (tmp_path / ".venv").symlink_to(os.path.dirname(os.path.dirname(sys.executable)))  # the repository's venv
     (tmp_path / "azure_script.py").write_text(script)
     preset = "/etc/ssl/certs/ca-certificates.crt"
-    env = {"HOME": str(tmp_path), "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"],
            "PYTHONPATH": str(ROOT), "REQUESTS_CA_BUNDLE": preset, "CURL_CA_BUNDLE": preset, "SSL_CERT_FILE": preset,
            "NO_PROXY": "*"}
     process = subprocess.Popen(["bash", "-e", "-c", shell], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
