@@ -41,12 +41,16 @@ class Emulator:
     the Azure AD token service, an authority for adal, MSAL and azure-identity) and the service
     principal it signs in: ``tenant_id``, ``client_id``, ``client_secret`` (see docs/azure-ad.md).
 
-    Long-running operations: the emulator sends no ``Retry-After``, so clients poll at their
-    ``polling_interval``. Pass ``polling_interval=0.05`` (to the client or to each ``begin_*``
-    call) and ``begin_*().result()`` returns in well under a second; the SDK default is 30 s.
+    With ``start(proxy=True)``: ``https_proxy`` (``http://127.0.0.1:PORT``) and ``proxy_ca_bundle`` (the PEM
+    to trust through it), for clients that use Azure's own hostnames (docs/any-azure-client.md); else None.
+
+    Long-running operations: the emulator sends ``Retry-After: 0``, which azure-core reads as absent, so
+    clients poll at their ``polling_interval``. Pass ``polling_interval=0.05`` (to the client or to each
+    ``begin_*`` call) and ``begin_*().result()`` returns in well under a second; the SDK default is 30 s.
+    Older msrestazure clients poll at once; a poll of an unfinished operation is held up to half a second.
     """
 
-    def __init__(self, context: Context, servers: list, temporary: bool, data_dir_lock) -> None:
+    def __init__(self, context: Context, servers: list, temporary: bool, data_dir_lock, proxy=None) -> None:
         self._context = context
         self._data_dir_lock = data_dir_lock
         self._servers = servers
@@ -65,6 +69,11 @@ class Emulator:
         principal = context.services["aad"].backend.principal
         self.tenant_id, self.client_id, self.client_secret = (principal.tenant_id, principal.client_id,
                                                               principal.client_secret)
+        self.https_proxy = proxy.url if proxy else None
+        self.proxy_ca_bundle = str(proxy.ca_bundle) if proxy else None
+        if proxy:  # for `python -m emulator.shellenv --data-dir` (imported here: it runs as __main__ too)
+            from .shellenv import write_settings
+            write_settings(self.data_dir, self.https_proxy, self.proxy_ca_bundle)
         self._stopped = False
 
     @property
@@ -120,7 +129,8 @@ class Emulator:
                 "files_connection_string": self.files_connection_string,
                 "blob_connection_string": self.blob_connection_string,
                 "token": self.token, "data_dir": str(self.data_dir), "aad_url": self.aad_url,
-                "tenant_id": self.tenant_id, "client_id": self.client_id, "client_secret": self.client_secret}
+                "tenant_id": self.tenant_id, "client_id": self.client_id, "client_secret": self.client_secret,
+                "https_proxy": self.https_proxy, "proxy_ca_bundle": self.proxy_ca_bundle}
 
     def stop(self) -> None:
         """Stop serving; jobs still running are stopped and reported failed. Idempotent."""
@@ -129,6 +139,9 @@ class Emulator:
         self._stopped = True
         for server in self._servers:
             server.stop()
+        if self.https_proxy:
+            from .shellenv import SETTINGS_FILE
+            (self.data_dir / SETTINGS_FILE).unlink(missing_ok=True)
         for service in reversed(list(self._context.services.values())):
             if service.close:
                 service.close()
@@ -150,7 +163,8 @@ class Emulator:
 def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port: int = 0,
           account_name: Optional[str] = None, account_key: Optional[str] = None,
           token: Optional[str] = None, subscription_id: Optional[str] = None, blob_port: int = 0,
-          preemption_rate: float = 0.0, preemption_seed: Optional[int] = None, aad_port: int = 0) -> Emulator:
+          preemption_rate: float = 0.0, preemption_seed: Optional[int] = None, aad_port: int = 0,
+          proxy: bool = False, proxy_port: int = 0) -> Emulator:
     """Start the emulator and return it once it accepts requests.
 
     ``data_dir`` holds all state (database, share contents, nodes, certificate); None means a
@@ -158,7 +172,8 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     a second emulator on it gets DataDirInUse. Ports 0 pick free ones. Identity values left
     None are read from ``data_dir`` or made at random the first time. ``preemption_rate``: random
     preemptions of low-priority nodes per node-hour (see ``Emulator.set_preemption_rate``).
-    ``aad_port``: the https port of the Azure AD token service.
+    ``aad_port``: the https port of the Azure AD token service. ``proxy``: also serve the HTTPS proxy for
+    Azure's hostnames on ``proxy_port`` (docs/any-azure-client.md).
     """
     preemption_rate = check_rate(preemption_rate)
     temporary = data_dir is None
@@ -167,7 +182,7 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
     data_dir_lock = lock(root)
     try:
         return _start(root, temporary, data_dir_lock, arm_port, files_port, account_name, account_key, token,
-                      subscription_id, blob_port, preemption_rate, preemption_seed, aad_port)
+                      subscription_id, blob_port, preemption_rate, preemption_seed, aad_port, proxy, proxy_port)
     except BaseException:
         data_dir_lock.release()
         raise
@@ -175,7 +190,7 @@ def start(data_dir: Union[str, Path, None] = None, arm_port: int = 0, files_port
 
 def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port: int, account_name, account_key,
            token, subscription_id, blob_port: int, preemption_rate: float, preemption_seed,
-           aad_port: int = 0) -> Emulator:
+           aad_port: int = 0, proxy: bool = False, proxy_port: int = 0) -> Emulator:
     # Imported here so that `import emulator` stays light for clients that only read settings.
     from . import aad, azureml, batchai, blob, files, resourcemanager
 
@@ -208,17 +223,57 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
         router.add_service(service.url_paths, service.responses)
     # The Azure ML workspace data plane (/azureml-api) sits in front of Resource Manager on the same port.
     own = endpoint_audiences(arm_server.url)  # clients whose cloud names the emulator's endpoint ask for it
-    arm_server.serve(azureml.DataPlaneApplication(
+    arm_app = azureml.DataPlaneApplication(
         context.services["azureml"], ArmApplication(router, tokens.accepting(ARM_AUDIENCES + own)),
-        tokens.accepting(AZUREML_AUDIENCES + own)))
+        tokens.accepting(AZUREML_AUDIENCES + own))
     for name in ("files", "blob"):  # OAuth to storage: Azure AD tokens for https://storage.azure.com
         context.services[name].backend.auth.bearer_check = tokens.accepting(STORAGE_AUDIENCES)
-    files_server.serve(files.create_app(context.services["files"]))
-    blob_server.serve(blob.create_app(context.services["blob"]))
-    aad_server.serve(aad.create_app(context.services["aad"]))
+    files_app, blob_app = files.create_app(context.services["files"]), blob.create_app(context.services["blob"])
+    aad_app = aad.create_app(context.services["aad"])
+    arm_server.serve(arm_app)
+    files_server.serve(files_app)
+    blob_server.serve(blob_app)
+    aad_server.serve(aad_app)
+    servers, proxy_server = [arm_server, files_server, blob_server, aad_server], None
+    if proxy:
+        from .azureml.urls import DATAPLANE_PREFIX
+        from .proxy import mounted_at
+
+        # The Azure hostnames the proxy serves, each by the app that serves it on loopback.
+        azure_hosts = {"management.azure.com": arm_app, "login.microsoftonline.com": aad_app,
+                       "*.file.core.windows.net": files_app, "*.blob.core.windows.net": blob_app,
+                       "*.api.azureml.ms": mounted_at(arm_app, DATAPLANE_PREFIX)}  # <region>.api.azureml.ms
+        loopback = {arm_server.port: (arm_app, certificate), files_server.port: (files_app, None),
+                    blob_server.port: (blob_app, certificate), aad_server.port: (aad_app, certificate)}
+        try:
+            proxy_server = _start_proxy(root, certificate, proxy_port, azure_hosts, loopback)
+        except BaseException:  # a busy --proxy-port: stop what is already serving
+            for server in servers:
+                server.stop()
+            raise
+        servers.append(proxy_server)
     log.info("emulator serving %s, %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url,
              context.aad_url, root)
-    return Emulator(context, [arm_server, files_server, blob_server, aad_server], temporary, data_dir_lock)
+    return Emulator(context, servers, temporary, data_dir_lock, proxy_server)
+
+
+def _start_proxy(root: Path, certificate: tuple, port: int, azure_hosts: dict, loopback: dict):
+    """The HTTPS proxy serving ``azure_hosts`` ({host pattern: WSGI app}) and the ``loopback`` endpoints
+    ({port: (app, certificate or None)}), with the data directory's CA and the bundle clients trust."""
+    from .core.proxy_ca import ProxyCA
+    from .proxy import ProxyServer, Routes
+
+    routes = Routes()
+    for pattern, app in azure_hosts.items():
+        routes.add_azure(pattern, app)
+    for loopback_port, (app, loopback_certificate) in loopback.items():
+        routes.add_loopback(loopback_port, app, loopback_certificate)
+    ca = ProxyCA(root / "tls" / "proxy")
+    # The bundle holds the loopback certificate too: a process with HTTPS_PROXY sends https://127.0.0.1 here.
+    bundle = ca.write_bundle(root / "tls" / "proxy" / "ca-bundle.pem", certificate[0])
+    server = ProxyServer(routes, ca, bundle, port)
+    server.serve()
+    return server
 
 
 def _token_verifier(context: Context, opaque_token: str) -> TokenVerifier:

@@ -3,7 +3,8 @@
 The first line of stdout is one JSON object with the endpoints and credentials
 (``arm_url``, ``files_url``, ``blob_url``, ``account_name``, ``account_key``, ``subscription_id``,
 ``ca_cert``, ``files_connection_string``, ``blob_connection_string``, ``token``, ``data_dir``,
-``aad_url``, ``tenant_id``, ``client_id``, ``client_secret``).
+``aad_url``, ``tenant_id``, ``client_id``, ``client_secret``, and with ``--proxy`` ``https_proxy`` and
+``proxy_ca_bundle``, else null; see docs/any-azure-client.md).
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="preempt low-priority nodes at random, this many times per node-hour on average "
                              "(their jobs are requeued; default 0: never)")
     parser.add_argument("--preemption-seed", type=int, help="seed of the random preemptions (repeatable runs)")
+    parser.add_argument("--proxy", action="store_true",
+                        help="also serve an HTTPS proxy for Azure's own hostnames (management.azure.com, "
+                             "<account>.file.core.windows.net, ...): see `python -m emulator.shellenv`")
+    parser.add_argument("--proxy-port", type=int, default=0, help="port of the HTTPS proxy (default: a free one)")
     parser.add_argument("--log-level", default="WARNING", help="logging level (DEBUG shows each request)")
     return parser.parse_args(argv)
 
@@ -52,7 +57,8 @@ def main(argv=None) -> int:
     try:
         emulator = start(args.data_dir, args.arm_port, args.files_port, args.account_name,
                          args.account_key, args.token, args.subscription_id, args.blob_port,
-                         args.preemption_rate, args.preemption_seed, aad_port=args.aad_port)
+                         args.preemption_rate, args.preemption_seed, aad_port=args.aad_port, proxy=args.proxy,
+                         proxy_port=args.proxy_port)
     except (OSError, ValueError) as exc:
         print("error: {}".format(exc), file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Small LRO polling interval: the emulator sends no Retry-After (see emulator.Emulator).
+# Small LRO polling interval: the emulator's Retry-After is 0, which azure-core reads as absent (see emulator.Emulator).
 POLL = 0.05
 
 

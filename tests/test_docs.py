@@ -18,6 +18,8 @@ RUN_BY = {
     ("docs/azure-ad.md", "Python, with azure-identity, straight to the emulator", "python", 0):
         "tests/emulator/test_aad.py",
     ("docs/azure-ad.md", "Unchanged code and the Azure CLI, through the proxy", "sh", 0): "tests/emulator/test_aad_cli.py",
+    ("docs/any-azure-client.md", "Point one shell at it", "sh", 0): "tests/emulator/test_proxy.py",
+    ("docs/any-azure-client.md", "Point one shell at it", "python", 0): "tests/emulator/test_proxy.py",
     ("docs/azureml.md", "The same quickstart on Azure Machine Learning", "sh", 0):
         "tests/test_quickstart_azureml_e2e.py",
     ("docs/cntk.md", "The CNTK path", "sh", 0): "tests/test_sample_cntk.py",

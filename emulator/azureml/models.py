@@ -14,6 +14,7 @@ import sqlite3
 import uuid
 from typing import Optional
 
+from ..core import public_urls
 from ..core.arm import BackgroundWork, utc_now
 from ..core.context import Context
 from . import exceptions as errors
@@ -67,6 +68,10 @@ class AzureMLBackend:
         self.work = BackgroundWork(ctx.operations)
         self.records = None  # the AzureMLJobStore the runner sees, set by create_service
         self.runner = None   # the shared JobRunner (emulator.runner), set by create_service
+
+    def api_url_for(self, location: Optional[str] = None) -> str:
+        """The data plane's origin for the request being served (``<region>.api.azureml.ms`` through the proxy)."""
+        return public_urls.azureml_api(self.api_url, location)
 
     # ---- ids --------------------------------------------------------------------------------
 
@@ -165,9 +170,9 @@ class AzureMLBackend:
                 "keyVault": resources + "Microsoft.Keyvault/vaults/" + (body.get("keyVaultName") or name + "kv"),
                 "applicationInsights": resources + "Microsoft.insights/components/" + (
                     body.get("applicationInsightsName") or name + "ai"),
-                "discoveryUrl": self.api_url + "/discovery",
+                "discoveryUrl": self.api_url_for(row["location"]) + "/discovery",
                 "mlFlowTrackingUri": "azureml://{}/mlflow/v1.0{}".format(
-                    self.api_url.split("://", 1)[1], arm_id),
+                    self.api_url_for(row["location"]).split("://", 1)[1], arm_id),
                 "hbiWorkspace": False, "publicNetworkAccess": "Enabled", "v1LegacyMode": False,
                 "storageHnsEnabled": False, "enableDataIsolation": False,
             },
@@ -226,7 +231,7 @@ class AzureMLBackend:
             result.append({
                 "id": arm_id + "/datastores/" + name, "name": name, "type": PROVIDER + "/workspaces/datastores",
                 "properties": {"datastoreType": "AzureBlob", "accountName": self.storage.account_name,
-                               "containerName": container, "endpoint": "core.localhost", "protocol": "https",
+                               "containerName": container, "endpoint": public_urls.storage_suffix("core.localhost"), "protocol": "https",
                                "credentials": {"credentialsType": "AccountKey"}, "isDefault": default,
                                "serviceDataAccessAuthIdentity": "None", "description": "", "tags": {},
                                "properties": {}},
@@ -446,11 +451,13 @@ class AzureMLBackend:
         properties["status"] = row["status"]
         name = row["name"]
         arm_id = self.workspace_id(row["resource_group"], row["workspace"])
+        workspace = self._workspace_row(row["resource_group"], row["workspace"], required=False)
+        api_url = self.api_url_for(workspace["location"] if workspace else None)
         properties["services"] = {
             "Studio": {"jobServiceType": "Studio", "endpoint": "https://ml.azure.com/runs/{}?wsid={}".format(
                 name, arm_id)},
             "Tracking": {"jobServiceType": "Tracking", "endpoint": "azureml://{}/mlflow/v1.0{}".format(
-                self.api_url.split("://", 1)[1], arm_id)},
+                api_url.split("://", 1)[1], arm_id)},
         }
         return {"id": arm_id + "/jobs/" + name, "name": name, "type": PROVIDER + "/workspaces/jobs",
                 "properties": properties, "systemData": {"createdAt": row["created"]}}

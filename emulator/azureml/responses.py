@@ -219,7 +219,7 @@ class AzureMLDataPlaneResponses:
         self.backend = backend
 
     def discovery(self, request: Request) -> Response:
-        api = self.backend.api_url
+        api = self.backend.api_url_for()
         return json_response({key: api for key in ("api", "catalog", "experimentation", "gallery", "history",
                                                    "hyperdrive", "labeling", "modelmanagement", "pipelines",
                                                    "studiocoreservices")})

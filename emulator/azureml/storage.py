@@ -12,6 +12,7 @@ from typing import Iterator, Optional
 from urllib.parse import urlsplit
 
 from ..core.paths import PathOutsideRoot, inside
+from ..core import public_urls
 
 BLOB_SUFFIX_HOST = "core.localhost"  # blob hosts are <account>.blob.core.localhost (see batchai_quickstart)
 
@@ -23,7 +24,12 @@ class WorkspaceStorage:
         self.account_key = account_key
         port = urlsplit(blob_url).port
         self.suffix = "{}:{}".format(BLOB_SUFFIX_HOST, port)  # what azure-ai-ml calls the storage endpoint
-        self.account_url = "https://{}.blob.{}".format(account_name, self.suffix)
+        self._local_account_url = "https://{}.blob.{}".format(account_name, self.suffix)
+
+    @property
+    def account_url(self) -> str:
+        """Host-style, as azure-ai-ml builds it: on ``core.windows.net`` for requests through the proxy."""
+        return public_urls.blob_account(self._local_account_url, self.account_name)
 
     # ---- containers ---------------------------------------------------------------------------
 

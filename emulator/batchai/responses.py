@@ -12,7 +12,8 @@ from urllib.parse import quote, urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from ..core.arm import json_response, read_json
+from ..core import public_urls
+from ..core.arm import RETRY_AFTER, json_response, read_json
 from . import exceptions as errors
 from . import shapes
 from .exceptions import API_VERSION
@@ -96,7 +97,7 @@ class BatchAIResponses:
     def _next_link(self, request: Request, **params) -> str:
         query = {key: value for key, value in request.args.items() if key != "$skiptoken"}
         query.update(params)
-        return "{}{}?{}".format(self.arm_url, quote(request.path), urlencode(query))
+        return "{}{}?{}".format(public_urls.arm(self.arm_url), quote(request.path), urlencode(query))
 
     def _page(self, request: Request, items: list) -> Response:
         """``{"value": [...]}`` with at most ``maxresults`` items and a nextLink to the rest."""
@@ -294,11 +295,12 @@ class BatchAIResponses:
     def get_operation(self, request: Request, subscription: str, location: str, operation: str) -> Response:
         """operationresults (Azure-AsyncOperation) and operationstatuses (Location, the final GET after a
         terminate POST) answer alike: 200 with the operation's status."""
-        body = self.operations.status_body(operation, request.url)
+        body = self.operations.status_body(operation, public_urls.arm(self.arm_url) + quote(request.path) + "?" +
+                                           request.query_string.decode("latin-1"))
         if body["status"] == "InProgress":
             body.pop("properties", None)  # the service named the resource only once the operation ended
-        else:
-            body["properties"]["resourceId"] = _recorded_resource_id(body["properties"]["resourceId"])
+            return json_response(body, headers={"Retry-After": RETRY_AFTER})  # old clients' pause before the next poll
+        body["properties"]["resourceId"] = _recorded_resource_id(body["properties"]["resourceId"])
         return json_response(body)
 
 

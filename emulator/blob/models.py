@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 from urllib.parse import quote
 
+from ..core import public_urls
 from ..core.storage_auth import DEFAULT_VERSION, SasRules, StorageAuthenticator, format_sas_time, parse_http_date
 from . import exceptions as err
 
@@ -584,7 +585,7 @@ class BlobBackend:
     def blob_sas_url(self, container: str, name: str, permission: str, expiry: datetime.datetime) -> str:
         """A URL with a service SAS for one blob (what the service's SDKs make with generate_blob_sas)."""
         token = self.auth.generate_sas(container, name, permission, expiry)
-        return "{}/{}/{}?{}".format(self.blob_url, container, quote(name, safe="/~"), token)
+        return "{}/{}/{}?{}".format(public_urls.blob_account(self.blob_url, self.account_name), container, quote(name, safe="/~"), token)
 
 
 def _concatenate(fd: int, plan: list) -> None:

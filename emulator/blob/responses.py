@@ -11,6 +11,7 @@ import base64
 import hashlib
 from urllib.parse import unquote
 
+from ..core import public_urls
 from ..core.storage_http import (FileStream, Reply, StorageRequest, content_md5, decode_base64_header, download_headers,
                                  int_query, meta_headers, range_reply, reply_from_open_file, request_range,
                                  resolve_range)
@@ -103,7 +104,7 @@ class BlobResponses:
 
     @property
     def service_url(self) -> str:
-        return self.backend.blob_url + "/"
+        return public_urls.blob_account(self.backend.blob_url, self.backend.account_name) + "/"
 
     # ------------------------------------------------------------ account
     def list_containers(self, request: StorageRequest, container, name) -> Reply:

@@ -7,12 +7,14 @@ import datetime
 import json
 import logging
 import threading
+import time
 import uuid
 from typing import Any, Callable, Optional
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
+from . import public_urls
 from .bearer import check_authorization
 from .routing import Router
 from .store import Store
@@ -44,6 +46,14 @@ def json_response(body: Any, status: int = 200, headers: Optional[dict] = None) 
 def error_response(status: int, code: str, message: str) -> Response:
     return json_response({"error": {"code": code, "message": message}}, status)
 
+
+#: ``Retry-After`` on every 202 and on every answer to an unfinished operation's poll. Older clients
+#: (msrestazure: azure-mgmt-batchai 0.2.0 / 1.0.1, azure-mgmt-resource 1.x) sleep this many seconds before
+#: every poll, 30 when it is absent; azure-core reads 0 as absent and keeps the caller's polling_interval.
+RETRY_AFTER = "0"
+#: So that a client polling without a pause is not a busy loop, a poll of an unfinished operation is held
+#: this many seconds at most; it is answered as soon as the operation ends.
+POLL_HOLD = 0.5
 
 #: Resource Manager refuses larger request bodies (413 RequestContentTooLarge).
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -152,6 +162,7 @@ class Operations:
 
     def __init__(self, store: Store, arm_url: str, subscription_id: str) -> None:
         self.store, self.arm_url, self.subscription_id = store, arm_url, subscription_id
+        self._changed = threading.Condition()
         store.ensure_schema(self.SCHEMA)
 
     def begin(self, resource_id: str, status: str = "InProgress") -> str:
@@ -163,6 +174,8 @@ class Operations:
     def finish(self, op_id: str, status: str = "Succeeded", error: Optional[dict] = None) -> None:
         self.store.execute("UPDATE operations SET status = ?, error = ?, end_time = ? WHERE id = ?",
                            (status, json.dumps(error) if error else None, utc_now(), op_id))
+        with self._changed:
+            self._changed.notify_all()
 
     def unfinished(self) -> list:
         """Ids of operations still in progress, for services to settle after a restart."""
@@ -172,17 +185,29 @@ class Operations:
         row = self.store.query_one("SELECT * FROM operations WHERE id = ?", (op_id,))
         return dict(row) if row else None
 
+    def settle(self, op_id: str, hold: float = POLL_HOLD) -> Optional[dict]:
+        """The operation (None if unknown), once it has ended or ``hold`` seconds have passed (see POLL_HOLD)."""
+        deadline = time.monotonic() + hold
+        while True:
+            op = self.get(op_id)
+            left = deadline - time.monotonic()
+            if op is None or op["status"] != "InProgress" or left <= 0:
+                return op
+            with self._changed:
+                self._changed.wait(min(left, 0.1))
+
     def headers(self, op_id: str, provider_path: str, api_version: str) -> dict:
         """Headers for a 202: ``provider_path`` like ``providers/Microsoft.BatchAI/locations/eastus``."""
-        base = "{}/subscriptions/{}/{}".format(self.arm_url, self.subscription_id, provider_path)
+        base = "{}/subscriptions/{}/{}".format(public_urls.arm(self.arm_url), self.subscription_id, provider_path)
         return {
             "Azure-AsyncOperation": "{}/operationresults/{}?api-version={}".format(base, op_id, api_version),
             "Location": "{}/operationstatuses/{}?api-version={}".format(base, op_id, api_version),
-        }  # no Retry-After, as the real service: the client's polling_interval sets the pace
+            "Retry-After": RETRY_AFTER,
+        }
 
     def status_body(self, op_id: str, request_url: str) -> dict:
-        """The body of GET operationresults, as the service wrote it."""
-        op = self.get(op_id)
+        """The body of GET operationresults, as the service wrote it (held while unfinished: POLL_HOLD)."""
+        op = self.settle(op_id)
         if op is None:
             raise ArmError(404, "OperationNotFound", "The operation {} is not found.".format(op_id))
         body = {"id": request_url.split("?")[0], "name": op_id, "status": op["status"], "startTime": op["start_time"]}

@@ -51,6 +51,10 @@ class _QuietHandler(WSGIRequestHandler):
         return environ
 
 
+#: The request handler, for other servers of the same WSGI apps (the proxy's tunnels).
+QuietRequestHandler = _QuietHandler
+
+
 class _LateBoundApp:
     """The WSGI app is set after binding, because services need the port to build their URLs."""
 

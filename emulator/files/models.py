@@ -30,6 +30,7 @@ from typing import Iterator, Optional
 from urllib.parse import quote, unquote, urlsplit
 
 from ..core.paths import PathOutsideRoot, inside
+from ..core import public_urls
 from . import exceptions as err
 from .auth import Authenticator
 
@@ -315,7 +316,7 @@ class FilesBackend:
             raise ValueError("file_sas_url needs a file path inside the share")
         expiry = utc_now().replace(microsecond=0) + datetime.timedelta(minutes=expiry_minutes)
         token = self.auth.generate_sas(share, "/".join(segments), permission, expiry)
-        return "{}/{}/{}?{}".format(self.files_url, quote(share), "/".join(quote(s, safe="") for s in segments),
+        return "{}/{}/{}?{}".format(public_urls.files_account(self.files_url, self.account_name), quote(share), "/".join(quote(s, safe="") for s in segments),
                                     token)
 
     # ---------------------------------------------------------------- shares

@@ -16,6 +16,7 @@ from . import xml
 from ..core.storage_http import (FileStream, Reply, StorageApplication, StorageRequest, content_md5,
                                  decode_base64_header, download_headers, int_query, meta_headers, parse_range,
                                  range_reply, reply_from_open_file, request_range, resolve_range)
+from ..core import public_urls
 from .auth import check_version
 from .models import (CONTENT_PROPERTIES, MAX_RANGE_SIZE, Entry, FilesBackend, is_utf8, validate_segment,
                      validate_share_name)
@@ -69,7 +70,7 @@ class FilesResponses:
 
     @property
     def service_url(self) -> str:
-        return self.backend.files_url + "/"
+        return public_urls.files_account(self.backend.files_url, self.backend.account_name) + "/"
 
     # ------------------------------------------------------------ service
     def list_shares(self, request: StorageRequest, share, segments) -> Reply:
@@ -274,7 +275,11 @@ class FilesApplication(StorageApplication):
         if not raw_path.startswith("/"):
             raise err.invalid_uri("The request path must start with '/'.")
         parts = raw_path[1:].split("/")
-        account = unquote(parts[0])
+        host = request.host.rsplit(":", 1)[0].lower() if not request.host.startswith("[") else ""
+        if ".file." in host:  # host-style, as through the proxy: the account is the host's first label
+            account, parts = host.split(".", 1)[0], [""] + parts
+        else:
+            account = unquote(parts[0])
         if not account:
             raise err.invalid_uri("The path must start with the account: /{}/<share>/...".format(
                 self.backend.account_name))

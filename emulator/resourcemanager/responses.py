@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request, Response
 
-from ..core.arm import error_response, json_response, read_json
+from ..core import public_urls
+from ..core.arm import RETRY_AFTER, error_response, json_response, read_json
 from .models import ResourceManagerBackend
 
 
@@ -72,18 +73,20 @@ class ResourceManagerResponses:
     def delete_group(self, request: Request, subscription: str, resource_group: str) -> Response:
         self.backend.check_subscription(subscription)
         op_id = self.backend.delete_group(resource_group)
-        return json_response(None, 202, {"Location": self._operation_url(request, op_id)})
+        return json_response(None, 202, {"Location": self._operation_url(request, op_id), "Retry-After": RETRY_AFTER})
 
     def get_operation(self, request: Request, subscription: str, operation: str) -> Response:
         """The Location of a group delete: 202 (with itself as Location) while it runs, 200 when done."""
         self.backend.check_subscription(subscription)
+        self.backend.ctx.operations.settle(operation)
         op = self.backend.operation(operation)
         if op["status"] == "InProgress":
-            return json_response(None, 202, {"Location": self._operation_url(request, operation)})
+            return json_response(None, 202, {"Location": self._operation_url(request, operation),
+                                             "Retry-After": RETRY_AFTER})
         if op["status"] == "Failed":
             return error_response(500, "InternalServerError", "The operation {} failed.".format(operation))
         return json_response(None, 200)
 
     def _operation_url(self, request: Request, op_id: str) -> str:
         return "{}/subscriptions/{}/operationresults/{}?api-version={}".format(
-            self.arm_url, self.backend.subscription_id, op_id, request.args.get("api-version", ""))
+            public_urls.arm(self.arm_url), self.backend.subscription_id, op_id, request.args.get("api-version", ""))

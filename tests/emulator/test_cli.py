@@ -17,7 +17,7 @@ from test_jobs import RG, WS, make_share, sdk_clients
 
 DOCUMENTED_KEYS = {"arm_url", "files_url", "blob_url", "account_name", "account_key", "subscription_id", "ca_cert",
                    "files_connection_string", "blob_connection_string", "token", "data_dir",
-                   "aad_url", "tenant_id", "client_id", "client_secret"}
+                   "aad_url", "tenant_id", "client_id", "client_secret", "https_proxy", "proxy_ca_bundle"}
 
 
 def launch(data_dir, log_path) -> tuple:
