@@ -167,6 +167,7 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
            token, subscription_id, blob_port: int, preemption_rate: float, preemption_seed) -> Emulator:
     # Imported here so that `import emulator` stays light for clients that only read settings.
     from . import azureml, batchai, blob, files, resourcemanager
+    from .runner import sandbox
 
     create_private_file(root / "emulator.db")
     store = Store(root / "emulator.db")
@@ -198,4 +199,5 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
     files_server.serve(files.create_app(context.services["files"]))
     blob_server.serve(blob.create_app(context.services["blob"]))
     log.info("emulator serving %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url, root)
+    log.info("%s", sandbox.describe())
     return Emulator(context, [arm_server, files_server, blob_server], temporary, data_dir_lock)
