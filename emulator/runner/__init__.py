@@ -223,3 +223,4 @@ class JobRunner:
         with self._lock:
             running = list(self._executions)
         self.stop_jobs(running, Failure(INTERRUPTED))
+        self.sandbox.close()

@@ -45,6 +45,7 @@ class JobExecution:
         self._cluster_id = job.cluster_id
         self._nodes = nodes
         self._launch: Optional[JobLaunch] = None
+        self._temp: Optional[Path] = None  # the job's own TMPDIR, where the sandbox gives it one
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._stop_failure: Optional[Failure] = None
@@ -85,13 +86,13 @@ class JobExecution:
                 timer = threading.Timer(self._launch.wall_clock_seconds, self._wall_clock_exceeded)
                 timer.daemon = True
                 timer.start()
-                temp = self.runner.sandbox.temp_dir()
+                self._temp = self.runner.sandbox.temp_dir()
                 try:
-                    outcome = self._execute(self._launch if temp is None else
-                                            with_variables(self._launch, {"TMPDIR": str(temp)}))
+                    outcome = self._execute(self._launch if self._temp is None else
+                                            with_variables(self._launch, {"TMPDIR": str(self._temp)}))
                 finally:
-                    if temp is not None:
-                        shutil.rmtree(temp, ignore_errors=True)
+                    if self._temp is not None:
+                        shutil.rmtree(self._temp, ignore_errors=True)
         except Exception:
             log.exception("job %s: the runner failed", self.name)
             outcome = Outcome("failed", None, Failure(INTERNAL))
@@ -211,7 +212,7 @@ class JobExecution:
     def _allowed(self, launch: JobLaunch) -> list:
         """What of the data directory the job's processes may use: its nodes, its own directories, and the
         shares and directories mounted for it and on its nodes."""
-        allowed = [launch.working_dir, launch.bin_dir, *launch.job_dirs]
+        allowed = [launch.working_dir, launch.bin_dir, *launch.job_dirs, self._temp]
         for node in launch.nodes:
             allowed += [node.node.directory, node.temp_dir, node.work_dir, node.mount_root, node.node_mount_root]
             allowed += mounted_sources(self.runner.shares, node.mounts)

@@ -201,8 +201,8 @@ class ClusterAllocator:
         """Run the node's setup task in the sandbox (it may use the node's directory and mounts); its
         execution-<nodeId>.log goes next to its stdout (every node of the cluster writes into the same directory)."""
         cluster_id = cluster.cluster_id
-        allowed = [node.directory] + mounted_sources(self.shares, cluster.mounts, cluster.directory_mounts)
         temp = self.sandbox.temp_dir()
+        allowed = [node.directory, temp] + mounted_sources(self.shares, cluster.mounts, cluster.directory_mounts)
         env = task.env if temp is None else {**task.env, "TMPDIR": str(temp)}
         try:
             task.stdout.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -70,35 +71,52 @@ class Sandbox:
         abi, pid_namespace = capabilities()
         self.landlock = bool(abi) and self.root is not None
         self.pid_namespace = pid_namespace
+        # Jobs need TMPDIRs of their own where the machine's temporary directory lies above the data directory:
+        # the sandbox lets them use its entries as they were, not create new ones. Made at the first need.
+        self._own_temp = self.landlock and _inside(self.root, os.path.realpath(tempfile.gettempdir()))
+        self._temp_root: Optional[str] = None
+        self._lock = threading.Lock()
 
     def command(self, argv: list, allowed: Iterable, env: dict, cwd: Path) -> list:
-        """``argv`` run in the sandbox, allowed the directories ``allowed`` of the data directory. Raises
-        OSError, as starting it directly would, if ``argv[0]`` cannot be run."""
+        """``argv`` run in the sandbox, allowed the directories ``allowed`` of the data directory (and of
+        the jobs' temporary directories). Raises OSError, as starting it directly would, if ``argv[0]``
+        cannot be run."""
         _check_executable(argv[0], env, cwd)
         policy = {"landlock": self.landlock, "pid_namespace": self.pid_namespace}
         if self.landlock:
-            policy.update(hidden=self.root, allowed=sorted(self._grantable(allowed)))
+            hidden = [self.root] + ([self._temp_root] if self._temp_root else [])
+            policy.update(hidden=hidden, allowed=sorted(self._grantable(allowed, hidden)))
         return [sys.executable, "-I", "-S", str(SANDBOX_EXEC), json.dumps(policy)] + list(argv)
 
-    def _grantable(self, paths: Iterable) -> set:
-        """Those of ``paths`` strictly inside the data directory, by paths with no link on them (a job may
+    @staticmethod
+    def _grantable(paths: Iterable, roots: list) -> set:
+        """Those of ``paths`` strictly inside one of ``roots``, by paths with no link on them (a job may
         plant links in its own directories; what they point to is never granted this way)."""
         granted = set()
         for path in paths:
             if path is None:
                 continue
             absolute = os.path.abspath(str(path))
-            if os.path.realpath(absolute) == absolute and _inside(absolute, self.root):
+            if os.path.realpath(absolute) == absolute and any(_inside(absolute, root) for root in roots):
                 granted.add(absolute)
         return granted
 
     def temp_dir(self) -> Optional[Path]:
-        """A fresh TMPDIR for a job where the machine's temporary directory lies above the data directory
-        (its new entries would be out of the job's reach), else None. The caller removes it."""
-        temp = os.path.realpath(tempfile.gettempdir())
-        if not self.landlock or not _inside(self.root, temp):
+        """A fresh TMPDIR for a job (pass it in ``allowed`` too) where the machine's temporary directory lies
+        above the data directory: the job could not create entries in it. Else None. The caller removes it."""
+        if not self._own_temp:
             return None
-        return Path(tempfile.mkdtemp(prefix="emulator-job-"))
+        with self._lock:
+            if self._temp_root is None or not os.path.isdir(self._temp_root):
+                self._temp_root = tempfile.mkdtemp(prefix="emulator-jobs-")
+            return Path(tempfile.mkdtemp(dir=self._temp_root))
+
+    def close(self) -> None:
+        """Remove the jobs' temporary directories (once no job runs)."""
+        with self._lock:
+            if self._temp_root is not None:
+                shutil.rmtree(self._temp_root, ignore_errors=True)
+                self._temp_root = None
 
 
 def _check_executable(program: str, env: dict, cwd: Path) -> None:

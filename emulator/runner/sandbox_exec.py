@@ -2,12 +2,13 @@
 
     sandbox_exec.py POLICY_JSON COMMAND [ARG ...]
 
-POLICY_JSON: {"hidden": DIR, "allowed": [DIR, ...], "landlock": true|false}. This process
+POLICY_JSON: {"hidden": [DIR, ...], "allowed": [DIR, ...], "landlock": bool, "pid_namespace": bool}.
+This process
 - becomes a child subreaper: whatever the job starts, also with ``env -i setsid cmd &`` and double
   forks, stays its descendant while it lives (orphans are re-parented to it, not to init);
 - with ``landlock``, starts COMMAND in a Landlock domain (Linux 5.13+, unprivileged) that allows
-  every file of the machine except those under ``hidden`` (the emulator's data directory), of which
-  it allows only the ``allowed`` directories (the job's nodes and mounts). Landlock also refuses the
+  every file of the machine except those under ``hidden`` (the emulator's data directory, its jobs'
+  temporary directories), of which it allows only the ``allowed`` directories (the job's own). Landlock also refuses the
   job ptrace access to processes outside its domain (so ``/proc/<pid>/environ``, ``/fd`` and
   ``/mem`` of the emulator and of other jobs), and, from ABI 6, signals and abstract UNIX sockets
   outside it: the job cannot kill this process, so it cannot shed it;
@@ -77,19 +78,28 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def granted_paths(hidden: str, allowed: list) -> list:
-    """Every path but ``hidden``, as rules can say it (a rule allows a whole hierarchy and nothing can
-    be taken out of it): the entries of each directory above ``hidden`` except the one towards it, as
-    they are now; then the ``allowed`` paths."""
+def granted_paths(hidden: list, allowed: list) -> list:
+    """Every path but those under ``hidden``, as rules can say it (a rule allows a whole hierarchy and
+    nothing can be taken out of it): the entries, as they are now, of each directory above a hidden one,
+    except those towards it; then the ``allowed`` paths."""
+    hidden = [os.path.realpath(path) for path in hidden]
     paths = []
-    current = "/"
-    for part in os.path.realpath(hidden).strip("/").split("/"):
+
+    def visit(directory: str) -> None:
         try:
-            names = os.listdir(current)
+            names = os.listdir(directory)
         except OSError:
-            names = []
-        paths.extend(os.path.join(current, name) for name in names if name != part)
-        current = os.path.join(current, part)
+            return
+        for name in names:
+            path = os.path.join(directory, name)
+            if path in hidden:
+                continue
+            if any(other.startswith(path + "/") for other in hidden):
+                visit(path)
+            else:
+                paths.append(path)
+
+    visit("/")
     return paths + list(allowed)
 
 
