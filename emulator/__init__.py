@@ -199,5 +199,5 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
     files_server.serve(files.create_app(context.services["files"]))
     blob_server.serve(blob.create_app(context.services["blob"]))
     log.info("emulator serving %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url, root)
-    log.info("%s", sandbox.describe())
+    log.log(logging.INFO if all(sandbox.capabilities()) else logging.WARNING, "%s", sandbox.describe())
     return Emulator(context, [arm_server, files_server, blob_server], temporary, data_dir_lock)

@@ -15,6 +15,9 @@ init, and ``reap_orphans`` collects them when they exit.
 
 (cgroup v2 would be the kernel's own answer, but needs a delegated, writable cgroup subtree, which
 containers and these CI machines do not give; the marker works for any process of the same user.)
+The runner starts every job and setup task under its sandbox (sandbox.py), the tree's leader: a PID
+namespace's init or a subreaper that the job cannot signal, which holds every process the job starts,
+also one that cleared its environment (``env -i setsid cmd &``). So SIGKILL reaches the leader last.
 
 The distributed runner launches ``mpirun`` and its ranks through the same class: every rank
 descends from the leader and inherits the marker.

@@ -16,7 +16,7 @@ import pytest
 from azure.mgmt.batchai import models
 
 from emulator.runner import sandbox
-from test_jobs import (RG, WS, EXP, error_codes, file_share_reference, job_parameters, make_cluster, make_share,
+from test_jobs import (RG, WS, EXP, error_codes, job_parameters, make_cluster, make_share,
                        make_workspace, read_output, running_pid, submit, wait_for, wait_for_state)
 
 LANDLOCK, PID_NAMESPACE = sandbox.capabilities()
