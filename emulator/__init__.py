@@ -193,6 +193,7 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
            aad_port: int = 0, proxy: bool = False, proxy_port: int = 0) -> Emulator:
     # Imported here so that `import emulator` stays light for clients that only read settings.
     from . import aad, azureml, batchai, blob, files, resourcemanager
+    from .runner import sandbox
 
     create_private_file(root / "emulator.db")
     store = Store(root / "emulator.db")
@@ -254,6 +255,7 @@ def _start(root: Path, temporary: bool, data_dir_lock, arm_port: int, files_port
         servers.append(proxy_server)
     log.info("emulator serving %s, %s, %s and %s (data in %s)", arm_server.url, context.files_url, context.blob_url,
              context.aad_url, root)
+    log.log(logging.INFO if all(sandbox.capabilities()) else logging.WARNING, "%s", sandbox.describe())
     return Emulator(context, servers, temporary, data_dir_lock, proxy_server)
 
 

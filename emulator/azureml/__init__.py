@@ -30,7 +30,7 @@ def create_service(ctx: Context, blob_backend) -> Service:
     backend = AzureMLBackend(ctx, storage)
     (ctx.data_dir / "azureml").mkdir(mode=0o700, exist_ok=True)  # job and node directories: private
     backend.records = AzureMLJobStore(backend, ctx.data_dir / "azureml")
-    runner = JobRunner(backend.records, _NoShares())
+    runner = JobRunner(backend.records, _NoShares(), ctx.data_dir)
     backend.records.on_capacity_change = runner.reconcile
     backend.runner = runner
     runner.recover()

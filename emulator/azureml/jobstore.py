@@ -248,6 +248,7 @@ class AzureMLJobStore:
         self.backend.set_job_status(row["resource_group"], row["workspace"], row["name"], "Running")
         image = props.get("environmentId", "")
         return JobLaunch(nodes=launches, working_dir=paths["code"], tasks=tasks, bin_dir=directory / "bin",
+                         job_dirs=(directory,),
                          notes=["environment {} recorded; the job runs with the emulator's Python".format(image)])
 
     def job_finished(self, job_id: int, outcome: Outcome) -> None:

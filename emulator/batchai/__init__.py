@@ -28,7 +28,7 @@ CLOSE_WAIT_SECONDS = 15
 def create_service(ctx: Context) -> Service:
     """The Batch AI service; its runner recovers stored state and starts scheduling at once."""
     backend = BatchAIBackend(ctx)
-    runner = JobRunner(backend.records, _FilesShares(ctx))
+    runner = JobRunner(backend.records, _FilesShares(ctx), ctx.data_dir)
     backend.runner = runner
     runner.recover()
     backend.finish_interrupted_deletes()

@@ -6,6 +6,8 @@ It serves any service through a narrow interface (records.py):
   started job as a ``JobLaunch`` — per node its directory, environment, mounts and files, then the
   tasks (argv, environment, stdout/stderr paths, node) or the MPI ranks to run;
 - ``SharePaths`` (the Files backend's share paths and key check) for mounting shares;
+- the data directory (``private_root``): every job and setup task runs in a sandbox (sandbox.py)
+  that lets it use only its own nodes, job directory and mounts of it;
 - ``notify()``, the callback the service calls when work is queued; ``stop_jobs``, ``reconcile``
   and ``release`` for terminations and cluster changes. State changes come back through the
   store's ``job_process``/``job_terminating``/``job_finished``/``set_node_state``/... callbacks,
@@ -26,10 +28,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
+from typing import Optional
 
 from .execution import JobExecution, stop_failure
 from .nodes import ClusterAllocator
 from .processes import GRACE_SECONDS, kill_leftovers
+from .sandbox import Sandbox
 from .records import (CLUSTER_MISSING, INTERRUPTED, NODE_REMOVED, PREEMPTED, Failure, JobStore, Outcome, SharePaths,
                       requeues)
 
@@ -41,10 +46,13 @@ STOP_WAIT_SECONDS = GRACE_SECONDS + 5  # how long a stop waits for a job's proce
 
 
 class JobRunner:
-    def __init__(self, store: JobStore, shares: SharePaths) -> None:
+    def __init__(self, store: JobStore, shares: SharePaths, private_root: Optional[Path] = None) -> None:
+        """``private_root``: the emulator's data directory, of which jobs may use only their own parts."""
         self.store = store
         self.shares = shares
-        self.allocator = ClusterAllocator(store, shares, on_change=self.notify, stop_node_jobs=self._stop_node_jobs)
+        self.sandbox = Sandbox(private_root)
+        self.allocator = ClusterAllocator(store, shares, on_change=self.notify, stop_node_jobs=self._stop_node_jobs,
+                                          sandbox=self.sandbox)
         self._lock = threading.RLock()          # claims and the registry of running jobs
         self._executions: dict = {}
         self._wakeup = threading.Condition()
@@ -215,3 +223,4 @@ class JobRunner:
         with self._lock:
             running = list(self._executions)
         self.stop_jobs(running, Failure(INTERRUPTED))
+        self.sandbox.close()

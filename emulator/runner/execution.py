@@ -17,6 +17,7 @@ from typing import Optional
 from . import launching
 from .mounts import MountError, drain_synced, fill_synced, mount_shares
 from .processes import ExecutionLog, ProcessGroup
+from .sandbox import mounted_sources, with_variables
 from .records import (FAILED, INTERNAL, LAUNCH_FAILED, PREEMPTED, PREPARATION_FAILED, STOPPED, WALL_CLOCK, Failure,
                       JobLaunch, LaunchRefused, Outcome, QueuedJob)
 from .environment import redact
@@ -41,8 +42,10 @@ class JobExecution:
         self.job_id = job.job_id
         self.name = job.name
         self._marker = job.marker  # every process of the job carries it (processes.py)
+        self._cluster_id = job.cluster_id
         self._nodes = nodes
         self._launch: Optional[JobLaunch] = None
+        self._temp: Optional[Path] = None  # the job's own TMPDIR, where the sandbox gives it one
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._stop_failure: Optional[Failure] = None
@@ -83,7 +86,13 @@ class JobExecution:
                 timer = threading.Timer(self._launch.wall_clock_seconds, self._wall_clock_exceeded)
                 timer.daemon = True
                 timer.start()
-                outcome = self._execute(self._launch)
+                self._temp = self.runner.sandbox.temp_dir()
+                try:
+                    outcome = self._execute(self._launch if self._temp is None else
+                                            with_variables(self._launch, {"TMPDIR": str(self._temp)}))
+                finally:
+                    if self._temp is not None:
+                        shutil.rmtree(self._temp, ignore_errors=True)
         except Exception:
             log.exception("job %s: the runner failed", self.name)
             outcome = Outcome("failed", None, Failure(INTERNAL))
@@ -186,7 +195,8 @@ class JobExecution:
                 if self._stop_failure is not None:
                     return None
                 try:
-                    process = ProcessGroup(argv, env, cwd, out, err, marker=self._marker)
+                    process = ProcessGroup(self.runner.sandbox.command(argv, self._allowed(launch), env, cwd), env,
+                                           cwd, out, err, marker=self._marker)
                 except OSError as exc:  # argv holds expanded values: redact them
                     raise _Abort(Failure(LAUNCH_FAILED, {"what": what, "reason": redact("{}: {}".format(
                         argv[0], exc.strerror or exc), launch.secrets)})) from None
@@ -198,6 +208,18 @@ class JobExecution:
                 self._process = None
         logs[0].write("{} exited with code {}".format(what, code))
         return code
+
+    def _allowed(self, launch: JobLaunch) -> list:
+        """What of the data directory the job's processes may use: its nodes, its own directories, and the
+        shares and directories mounted for it and on its nodes."""
+        allowed = [launch.working_dir, launch.bin_dir, *launch.job_dirs, self._temp]
+        for node in launch.nodes:
+            allowed += [node.node.directory, node.temp_dir, node.work_dir, node.mount_root, node.node_mount_root]
+            allowed += mounted_sources(self.runner.shares, node.mounts)
+        cluster = self.store.cluster(self._cluster_id) if self._cluster_id is not None else None
+        if cluster is not None:
+            allowed += mounted_sources(self.runner.shares, cluster.mounts, cluster.directory_mounts)
+        return allowed
 
     def _shown(self, argv: list) -> str:
         return redact(" ".join(shlex.quote(a) for a in argv), self._launch.secrets)

@@ -12,10 +12,11 @@ import logging
 import shutil
 import threading
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 from .mounts import MountError, fill_synced, mount_directories, mount_shares
 from .processes import ExecutionLog, ProcessGroup
+from .sandbox import Sandbox, mounted_sources
 from .records import SETUP_FAILED, SETUP_LAUNCH_FAILED, ClusterRecord, Failure, JobStore, NodeRecord, SharePaths, Task
 
 log = logging.getLogger("emulator.runner")
@@ -34,9 +35,11 @@ class ClusterAllocator:
     """Brings each cluster's nodes to its target count, one background thread per resizing cluster."""
 
     def __init__(self, store: JobStore, shares: SharePaths, on_change: Callable[[], None],
-                 stop_node_jobs: Callable[[list, bool], None] = lambda node_ids, requeue: None) -> None:
+                 stop_node_jobs: Callable[[list, bool], None] = lambda node_ids, requeue: None,
+                 sandbox: Optional[Sandbox] = None) -> None:
         self.store = store
         self.shares = shares
+        self.sandbox = sandbox or Sandbox()
         self._on_change = on_change  # wakes the scheduler: nodes became idle
         self._stop_node_jobs = stop_node_jobs  # (node ids, requeue): stop the jobs on nodes a shrink takes
         self._lock = threading.Lock()
@@ -184,7 +187,7 @@ class ClusterAllocator:
             fill_synced(cluster.synced_mounts, node.directory / "mounts")
             task = self.store.setup_task(cluster.cluster_id, node)
             if task is not None:
-                self._run_setup_task(cluster.cluster_id, node, task)
+                self._run_setup_task(cluster, node, task)
         except (MountError, _SetupFailed) as exc:
             log.warning("cluster %s: node %s is unusable: %s", cluster.name, node.node_id, exc)
             self.store.node_unusable(cluster.cluster_id, node.node_id, exc.failure)
@@ -194,20 +197,28 @@ class ClusterAllocator:
                                                                                only_from="preparing"):
             self._on_change()
 
-    def _run_setup_task(self, cluster_id: int, node: NodeRecord, task: Task) -> None:
-        """Run the node's setup task; its execution-<nodeId>.log goes next to its stdout (every node
-        of the cluster writes into the same directory)."""
+    def _run_setup_task(self, cluster: ClusterRecord, node: NodeRecord, task: Task) -> None:
+        """Run the node's setup task in the sandbox (it may use the node's directory and mounts); its
+        execution-<nodeId>.log goes next to its stdout (every node of the cluster writes into the same directory)."""
+        cluster_id = cluster.cluster_id
+        temp = self.sandbox.temp_dir()
+        allowed = [node.directory, temp] + mounted_sources(self.shares, cluster.mounts, cluster.directory_mounts)
+        env = task.env if temp is None else {**task.env, "TMPDIR": str(temp)}
         try:
             task.stdout.parent.mkdir(parents=True, exist_ok=True)
             log_path = task.stdout.parent / "execution-{}.log".format(node.node_id)
             with ExecutionLog(log_path) as execution_log, \
                     open(task.stdout, "wb") as out, open(task.stderr, "wb") as err:
                 execution_log.write("setup task on node {}: {} -c <commandLine>".format(node.node_id, task.argv[0]))
-                task_process = ProcessGroup(task.argv, task.env, node.directory, out, err)
+                task_process = ProcessGroup(self.sandbox.command(task.argv, allowed, env, node.directory), env,
+                                            node.directory, out, err)
                 code = self._wait_setup_task(cluster_id, task_process)
                 execution_log.write("setup task exited with code {}".format(code))
         except OSError as exc:
             raise _SetupFailed(Failure(SETUP_LAUNCH_FAILED, {"node_id": node.node_id, "reason": str(exc)})) from None
+        finally:
+            if temp is not None:
+                shutil.rmtree(temp, ignore_errors=True)
         if code != 0:
             raise _SetupFailed(Failure(SETUP_FAILED, {"node_id": node.node_id, "exit_code": code}))
 

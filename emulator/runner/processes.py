@@ -15,6 +15,9 @@ init, and ``reap_orphans`` collects them when they exit.
 
 (cgroup v2 would be the kernel's own answer, but needs a delegated, writable cgroup subtree, which
 containers and these CI machines do not give; the marker works for any process of the same user.)
+The runner starts every job and setup task under its sandbox (sandbox.py), the tree's leader: a PID
+namespace's init or a subreaper that the job cannot signal, which holds every process the job starts,
+also one that cleared its environment (``env -i setsid cmd &``). So SIGKILL reaches the leader last.
 
 The distributed runner launches ``mpirun`` and its ranks through the same class: every rank
 descends from the leader and inherits the marker.
@@ -110,10 +113,14 @@ def tree_members(marker: str, leader: Optional[int] = None) -> set:
 
 def kill_tree(marker: str, leader: Optional[int] = None, signum: int = signal.SIGKILL) -> int:
     """Signal every process of a tree until none is left (SIGKILL) or once (another signal); how
-    many were signalled."""
+    many were signalled. SIGKILL reaches the leader last: while it lives (the sandbox, a subreaper),
+    every process of the tree stays its descendant, however it was started."""
     signalled: set = set()
-    for _ in range(_KILL_ROUNDS if signum == signal.SIGKILL else 1):
+    rounds = _KILL_ROUNDS if signum == signal.SIGKILL else 1
+    for round_ in range(rounds):
         members = tree_members(marker, leader)
+        if signum == signal.SIGKILL and round_ < rounds - 1 and members - {leader}:
+            members.discard(leader)
         if not members:
             break
         for pid in members:
@@ -141,14 +148,15 @@ def kill_leftovers(marker: Optional[str], pid: Optional[int] = None, start_time:
     """After a restart: kill what is left of a tree, by its marker, and the process group of ``pid``
     if ``pid`` is still the leader we started (same start time)."""
     killed = 0
-    if pid and start_time is not None and process_start_time(pid) == start_time:
-        log.warning("killing process group %d left over from a previous run", pid)
-        killed += signal_group(pid, signal.SIGKILL)
+    leader = pid if pid and start_time is not None and process_start_time(pid) == start_time else None
     if marker:
-        count = kill_tree(marker)
+        count = kill_tree(marker, leader)  # the leader last, so its descendants are found through it
         if count:
             log.warning("killed %d process(es) of %s left over from a previous run", count, marker)
         killed += count
+    if leader is not None and signal_group(leader, signal.SIGKILL):
+        log.warning("killed process group %d left over from a previous run", leader)
+        killed += not marker
     return killed
 
 
@@ -169,15 +177,23 @@ def become_subreaper() -> bool:
     return _reaping
 
 
+def zombie_children() -> list:
+    """Pids of this process's children that have exited and wait to be reaped (a process that goes away
+    while it is looked at is left out)."""
+    me = str(os.getpid())
+    zombies = []
+    for pid in _all_pids():
+        fields = _stat_fields(pid)
+        if fields and len(fields) > 1 and fields[0] == "Z" and fields[1] == me:
+            zombies.append(pid)
+    return zombies
+
+
 def reap_orphans() -> None:
     """In a subreaper: collect exited children this module did not start (re-parented orphans)."""
     if not _reaping:
         return
-    me = str(os.getpid())
-    for pid in _all_pids():
-        fields = _stat_fields(pid)
-        if not fields or fields[1] != me or fields[0] != "Z":
-            continue
+    for pid in zombie_children():
         with _launched_lock:
             if pid in _launched:
                 continue
@@ -235,8 +251,8 @@ class ProcessTree:
     def _kill(self) -> None:
         with self._lock:
             if not self._exited:
+                kill_tree(self.marker, self.pid)  # the leader last
                 signal_group(self.pid, signal.SIGKILL)
-                kill_tree(self.marker, self.pid)
 
     def kill(self) -> None:
         """SIGKILL the whole tree now."""

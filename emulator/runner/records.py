@@ -175,6 +175,8 @@ class JobLaunch:
     notes: list = field(default_factory=list)          # extra execution.log lines
     final_notes: Optional[Callable[[], list]] = None   # lines for execution.log once the job has ended
     bin_dir: Optional[Path] = None                     # where the runner puts the job's ssh and mpirun (on its PATH)
+    job_dirs: tuple = ()                               # the job's own directories besides its nodes (its sandbox
+                                                       # allows them)
 
 
 class LaunchRefused(Exception):

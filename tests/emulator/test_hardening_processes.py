@@ -72,17 +72,27 @@ def test_leftovers_are_found_by_marker_alone(tmp_path):
 
 
 def test_a_subreaper_collects_orphans(tmp_path):
+    # No timing and no /proc entry assumed to stay put: wait (without a deadline of its own; the test's
+    # timeout bounds it) until the orphan has exited and is our zombie; processes that come and go while
+    # /proc is read are skipped by zombie_children.
     script = (
-        "import os, sys, time\n"
+        "import os, time\n"
         "from emulator.runner import processes\n"
         "assert processes.become_subreaper()\n"
-        "os.system('sh -c \"sleep 0.2 &\"')\n"  # the sleep is orphaned, then re-parented to us
-        "time.sleep(0.6)\n"
-        "zombies = lambda: [p for p in os.listdir('/proc') if p.isdigit() and "
-        "open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[:2] == ['Z', str(os.getpid())]]\n"
-        "before = zombies()\n"
+        "os.system('sh -c \"true &\"')\n"  # the true is orphaned, then re-parented to us
+        "while not processes.zombie_children():\n"
+        "    time.sleep(0.01)\n"
+        "before = processes.zombie_children()\n"
         "processes.reap_orphans()\n"
-        "print(len(before), len(zombies()))\n")
+        "print(len(before), len(processes.zombie_children()))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "0"]
+
+
+def test_zombie_children_skips_processes_that_vanish_while_read(monkeypatch):
+    """A pid listed in /proc whose process is gone when its stat is read is skipped, not an error."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # reaped: its /proc entry is gone, as if it had exited between the listing and the read
+    monkeypatch.setattr(processes, "_all_pids", lambda: [gone.pid, os.getpid()])
+    assert processes.zombie_children() == []

@@ -11,11 +11,14 @@ import json
 import os
 import sys
 import time
+from typing import Optional
 
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.batchai import models
+
+from emulator.runner import sandbox
 
 RG, WS, EXP, SHARE, MOUNT = "rg", "ws", "exp", "batchaiquickstart", "azurefileshare"
 MOUNT_ROOT = "$AZ_BATCHAI_MOUNT_ROOT/" + MOUNT
@@ -136,7 +139,9 @@ def read_output(batchai_client, name: str, file_name: str, directory_id: str = "
     return response.text
 
 
-def pid_alive(pid: int) -> bool:
+def pid_alive(pid: Optional[int]) -> bool:
+    if pid is None:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -149,9 +154,30 @@ def pid_alive(pid: int) -> bool:
 
 
 def running_pid(batchai_client, name: str, **where) -> int:
-    """The pid a job printed first on stdout (``echo $$; ...``), once it is running."""
+    """The pid a job printed first on stdout (``echo $$; ...``), once it is running, as seen from here."""
     wait_for_state(batchai_client, name, ("running",), **where)
-    return int(wait_for(lambda: read_output(batchai_client, name, "stdout.txt", **where).strip()).split()[0])
+    printed = int(wait_for(lambda: read_output(batchai_client, name, "stdout.txt", **where).strip()).split()[0])
+    return host_pid(printed, name)
+
+
+def host_pid(pid: int, job_name: str) -> Optional[int]:
+    """``pid`` as a process of the job ``job_name`` printed it (``echo $$``), as seen from here: where the
+    sandbox gives each job a PID namespace, the process whose pid is that in its namespace and whose
+    working directory is the job's (None if there is none: it has ended); else ``pid`` itself."""
+    if not sandbox.capabilities()[1]:
+        return pid
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/{}/status".format(entry)) as status:
+                nspids = next((line.split()[1:] for line in status if line.startswith("NSpid:")), [])
+            cwd = os.readlink("/proc/{}/cwd".format(entry))
+        except OSError:  # gone meanwhile
+            continue
+        if len(nspids) > 1 and int(nspids[-1]) == pid and os.path.basename(cwd) == job_name:
+            return int(entry)
+    return None
 
 
 def error_codes(job: models.Job) -> list:
