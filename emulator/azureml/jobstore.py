@@ -33,6 +33,7 @@ from ..runner.environment import host_environment
 from ..runner.records import ClusterRecord, Failure, JobLaunch, LaunchRefused, NodeLaunch, NodeRecord, Outcome, \
     QueuedJob, Task
 from . import exceptions as errors
+from .assets import asset_name
 from .models import ARTIFACT_CONTAINER, BLOB_STORE, CANCELLED
 
 log = logging.getLogger("emulator.azureml")
@@ -321,8 +322,8 @@ class AzureMLJobStore:
         if not match:
             raise _SetupFailed("cannot resolve {!r}".format(reference))
         try:
-            return self.backend.get_asset(row["resource_group"], row["workspace"], kind, match.group("name"),
-                                          match.group("version"))["properties"]
+            return self.backend.get_asset(row["resource_group"], row["workspace"], kind,
+                                          asset_name(match.group("name")), match.group("version"))["properties"]
         except Exception:
             raise _SetupFailed("{} {} does not exist".format(kind, reference)) from None
 

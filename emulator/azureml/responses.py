@@ -13,6 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..core.arm import json_response, read_json
 from . import exceptions as errors
+from .asset_responses import AssetResponses
 from .models import AzureMLBackend
 
 RETRY_AFTER = "1"
@@ -28,7 +29,7 @@ def arm_operation(method: Callable) -> Callable:
     return handler
 
 
-class AzureMLResponses:
+class AzureMLResponses(AssetResponses):
     def __init__(self, backend: AzureMLBackend) -> None:
         self.backend = backend
         self.operations = backend.ctx.operations
@@ -96,24 +97,11 @@ class AzureMLResponses:
     # ---- assets ---------------------------------------------------------------------------------
 
     @arm_operation
-    def list_asset_versions(self, request: Request, subscription: str, resource_group: str, workspace: str,
-                            kind: str, name: str) -> Response:
-        top = request.args.get("$top")
-        items = self.backend.list_asset_versions(resource_group, workspace, kind.lower(), name,
-                                                 request.args.get("hash"), int(top) if top and top.isdigit() else None)
-        return json_response({"value": items})
-
-    @arm_operation
     def create_asset_version(self, request: Request, subscription: str, resource_group: str, workspace: str,
                              kind: str, name: str, version: str) -> Response:
         body, created = self.backend.put_asset(resource_group, workspace, kind.lower(), name, version,
                                                read_json(request))
         return json_response(body, 201 if created else 200)
-
-    @arm_operation
-    def get_asset_version(self, request: Request, subscription: str, resource_group: str, workspace: str,
-                          kind: str, name: str, version: str) -> Response:
-        return json_response(self.backend.get_asset(resource_group, workspace, kind.lower(), name, version))
 
     @arm_operation
     def start_pending_upload(self, request: Request, subscription: str, resource_group: str, workspace: str,

@@ -1,0 +1,137 @@
+"""Asset containers, versions and labels, archiving, curated environments and workspace updates, through the real
+azure-ai-ml 1.35.2 against the emulator (plain HTTP where the SDK hides the wire: paging, refusals)."""
+from __future__ import annotations
+
+import pytest
+import requests
+from azure.ai.ml import Input
+from azure.ai.ml.constants import AssetTypes, ListViewType
+from azure.ai.ml.entities import AmlCompute, Data, Environment, Workspace
+from azure.core.exceptions import ResourceNotFoundError
+
+from test_azureml_emulator import RG, WS, _job, auth, ml, wait_for, ws_url  # noqa: F401 (ml is a fixture)
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _folder(tmp_path, name, text):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "a.txt").write_text(text)
+    return str(folder)
+
+
+def _three_versions(ml, tmp_path):
+    for version in ("1", "2", "3"):
+        ml.data.create_or_update(Data(name="digits", version=version, type=AssetTypes.URI_FOLDER,
+                                      path=_folder(tmp_path, "v" + version, version)))
+
+
+def test_latest_label_is_the_newest_version_and_folders_end_with_a_slash(ml, tmp_path):
+    _three_versions(ml, tmp_path)
+    latest = ml.data.get("digits", label="latest")
+    assert latest.version == "3" and latest.path.endswith("/v3/")
+    assert sorted(d.version for d in ml.data.list(name="digits")) == ["1", "2", "3"]
+    assert [d.name for d in ml.data.list()] == ["digits"]
+    # A new version without a number takes the container's next one.
+    auto = ml.data.create_or_update(Data(name="digits", type=AssetTypes.URI_FOLDER,
+                                         path=_folder(tmp_path, "v4", "4")))
+    assert auto.version == "4"
+
+
+def test_a_job_input_at_latest_resolves_to_the_newest_version(ml, emulator, tmp_path):
+    _three_versions(ml, tmp_path)
+    ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=1,
+                                                 idle_time_before_scale_down=0)).result()
+    script = "import sys\nprint(open(sys.argv[1] + '/a.txt').read())\n"
+    job = _job(tmp_path, script, inputs={"data": Input(type=AssetTypes.URI_FOLDER, path="azureml:digits@latest")})
+    job.command = "python job.py ${{inputs.data}}"
+    job = ml.jobs.create_or_update(job)
+    assert job.inputs["data"].path == "azureml:digits:3"  # resolved by the SDK through the container
+    wait_for(lambda: ml.jobs.get(job.name).status in ("Completed", "Failed"))
+    assert ml.jobs.get(job.name).status == "Completed", emulator.services["azureml"].backend.run_details(RG, WS, job.name)["error"]
+    ml.jobs.download(job.name, download_path=str(tmp_path / "dl"))
+    assert (tmp_path / "dl" / "artifacts" / "user_logs" / "std_log.txt").read_text() == "3\n"
+
+
+def test_archive_and_restore_change_what_lists_show(ml, tmp_path):
+    _three_versions(ml, tmp_path)
+    ml.data.archive("digits", version="3")
+    assert sorted(d.version for d in ml.data.list(name="digits")) == ["1", "2"]
+    assert [d.version for d in ml.data.list(name="digits", list_view_type=ListViewType.ARCHIVED_ONLY)] == ["3"]
+    assert ml.data.get("digits", label="latest").version == "2"  # latest skips archived versions
+    ml.data.restore("digits", version="3")
+    assert ml.data.get("digits", label="latest").version == "3"
+    # The whole container.
+    ml.data.archive("digits")
+    assert [d.name for d in ml.data.list()] == []
+    assert [d.name for d in ml.data.list(list_view_type=ListViewType.ALL)] == ["digits"]
+    ml.data.restore("digits")
+    assert [d.name for d in ml.data.list()] == ["digits"]
+
+
+def test_environment_versions_archive_and_resolve_latest(ml):
+    for version in ("1", "2"):
+        ml.environments.create_or_update(Environment(name="env", version=version, image="python:3.11-slim"))
+    assert ml.environments.get("env", label="latest").version == "2"
+    ml.environments.archive("env", version="2")
+    assert [e.version for e in ml.environments.list(name="env")] == ["1"]
+    assert "env" in [e.name for e in ml.environments.list()]
+    ml.environments.archive("env")
+    assert "env" not in [e.name for e in ml.environments.list()]
+
+
+def test_curated_environments_are_readable_from_every_workspace(ml):
+    sklearn = ml.environments.get("AzureML-sklearn-1.0-ubuntu20.04-py38-cpu", version="1")
+    assert sklearn.image == "mcr.microsoft.com/azureml/curated/sklearn-1.0-ubuntu20.04-py38-cpu:1"
+    assert "scikit-learn" in str(sklearn.conda_file)
+    latest = ml.environments.get("AzureML-acpt-pytorch-2.8-cuda12.6", label="latest")
+    assert latest.image.startswith("mcr.microsoft.com/azureml/curated/acpt-pytorch-2.8-cuda12.6:")
+    names = [e.name for e in ml.environments.list()]
+    assert "AzureML-sklearn-1.0-ubuntu20.04-py38-cpu" in names
+    with pytest.raises(ResourceNotFoundError):
+        ml.environments.get("AzureML-sklearn-1.0-ubuntu20.04-py38-cpu", version="999")
+
+
+def test_version_lists_page_order_and_refuse_unknown_options(ml, emulator, tmp_path, monkeypatch):
+    from emulator.azureml import assets
+
+    _three_versions(ml, tmp_path)
+    monkeypatch.setattr(assets, "PAGE_SIZE", 2)
+    url = ws_url(emulator, "/data/digits/versions?api-version=2025-12-01&$orderBy=createdtime%20asc")
+    first = requests.get(url, headers=auth(emulator), verify=emulator.ca_cert, timeout=10).json()
+    assert "value" in first, first
+    assert [item["name"] for item in first["value"]] == ["1", "2"]
+    second = requests.get(first["nextLink"], headers=auth(emulator), verify=emulator.ca_cert, timeout=10).json()
+    assert [item["name"] for item in second["value"]] == ["3"] and "nextLink" not in second
+    top = requests.get(ws_url(emulator, "/data/digits/versions?api-version=2025-12-01&$top=1"), headers=auth(emulator),
+                       verify=emulator.ca_cert, timeout=10).json()
+    assert [item["name"] for item in top["value"]] == ["3"] and "nextLink" not in top
+    # The SDK pages through the same nextLink.
+    assert sorted(d.version for d in ml.data.list(name="digits")) == ["1", "2", "3"]
+    bad = requests.get(ws_url(emulator, "/data/digits/versions?api-version=2025-12-01&listViewType=Deleted"), headers=auth(emulator),
+                       verify=emulator.ca_cert, timeout=10)
+    assert bad.status_code == 400 and "listViewType" in bad.json()["error"]["message"]
+    container = requests.get(ws_url(emulator, "/data/digits?api-version=2025-12-01"), headers=auth(emulator), verify=emulator.ca_cert,
+                             timeout=10).json()
+    assert container["properties"]["latestVersion"] == "3" and container["properties"]["nextVersion"] == "4"
+    assert container["type"] == "Microsoft.MachineLearningServices/workspaces/data"
+
+
+def test_workspace_update_and_create_on_an_existing_one_patch_it(ml):
+    workspace = ml.workspaces.get(WS)
+    workspace.description = "digits"
+    workspace.display_name = "Digits workspace"
+    workspace.tags = {"team": "vision"}
+    updated = ml.workspaces.begin_update(workspace).result()
+    assert (updated.description, updated.display_name) == ("digits", "Digits workspace")
+    assert updated.tags["team"] == "vision"
+    again = ml.workspaces.begin_create(Workspace(name=WS, location="eastus", tags={"stage": "dev"})).result()
+    assert again.tags["team"] == "vision" and again.tags["stage"] == "dev"
+    assert ml.workspaces.get(WS).tags["stage"] == "dev"
+
+
+def test_workspace_patch_refuses_what_it_cannot_change(ml, emulator):
+    answer = requests.patch(ws_url(emulator, "?api-version=2025-12-01"), json={"properties": {"location": "x"}},
+                            headers=auth(emulator), verify=emulator.ca_cert, timeout=10)
+    assert answer.status_code == 400 and "properties.location" in answer.json()["error"]["message"]
