@@ -2,9 +2,11 @@
 azure-ai-ml 1.35.2 against the emulator (plain HTTP where the SDK hides the wire: paging, refusals)."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import requests
-from azure.ai.ml import Input
+from azure.ai.ml import Input, command
 from azure.ai.ml.constants import AssetTypes, ListViewType
 from azure.ai.ml.entities import AmlCompute, Data, Environment, Workspace
 from azure.core.exceptions import ResourceNotFoundError
@@ -135,3 +137,63 @@ def test_workspace_patch_refuses_what_it_cannot_change(ml, emulator):
     answer = requests.patch(ws_url(emulator, "?api-version=2025-12-01"), json={"properties": {"location": "x"}},
                             headers=auth(emulator), verify=emulator.ca_cert, timeout=10)
     assert answer.status_code == 400 and "properties.location" in answer.json()["error"]["message"]
+
+
+# ---- environments that install ------------------------------------------------------------------------------
+
+def _env_job(ml, tmp_path, env_name, conda_text, script):
+    conda = tmp_path / "{}.yaml".format(env_name)
+    conda.write_text(conda_text)
+    ml.environments.create_or_update(Environment(name=env_name, version="1", conda_file=str(conda),
+                                                 image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04"))
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "job.py").write_text(script)
+    return ml.jobs.create_or_update(command(code=str(code), command="python job.py", environment=env_name + "@latest",
+                                            compute="cpu", experiment_name="tests"))
+
+
+def _build_log(ml, job_name, tmp_path):
+    ml.jobs.download(job_name, download_path=str(tmp_path / job_name))
+    return (tmp_path / job_name / "artifacts" / "azureml-logs" / "20_image_build_log.txt").read_text()
+
+
+def test_a_conda_environment_is_built_once_and_shared_by_jobs(ml, emulator, tmp_path):
+    installed_here = importlib.util.find_spec("six") is not None
+    ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=1,
+                                                 idle_time_before_scale_down=0)).result()
+    conda = "name: six\ndependencies:\n- python=3.11\n- pip\n- pip:\n  - six==1.16.0\n  - pyyaml\n"
+    script = ("import os, sys, six, yaml\n"
+              "print(six.__version__, os.environ['VIRTUAL_ENV'] == sys.prefix, yaml.__file__.startswith(sys.prefix))\n")
+    first = _env_job(ml, tmp_path, "six-env", conda, script)
+    wait_for(lambda: ml.jobs.get(first.name).status in ("Completed", "Failed"), timeout=300)
+    assert ml.jobs.get(first.name).status == "Completed", (emulator.services["azureml"].backend.run_details(RG, WS, first.name).get("error"), _build_log(ml, first.name, tmp_path))
+    log = _build_log(ml, first.name, tmp_path)
+    assert "Image build succeeded in" in log and "Running: pip install six==1.16.0 pyyaml" in log
+    assert installed_here or "Successfully installed six-1.16.0" in log
+    assert "Requirement already satisfied: pyyaml" in log  # the emulator's own packages are not installed again
+    assert "Conda dependencies recorded, provided by the emulator's interpreter: python=3.11, pip" in log
+    user_log = tmp_path / first.name / "artifacts" / "user_logs" / "std_log.txt"
+    assert user_log.read_text() == "1.16.0 True False\n"
+    # A second job on the same environment takes the build from the cache.
+    second = ml.jobs.create_or_update(command(code=str(tmp_path / "code"), command="python job.py",
+                                              environment="six-env@latest", compute="cpu", experiment_name="tests"))
+    wait_for(lambda: ml.jobs.get(second.name).status in ("Completed", "Failed"), timeout=120)
+    assert ml.jobs.get(second.name).status == "Completed"
+    log = _build_log(ml, second.name, tmp_path)
+    assert "found in the cache" in log and "pip install" not in log and "Image build succeeded" not in log
+
+
+def test_an_uninstallable_dependency_fails_the_job_with_the_image_build_error(ml, emulator, tmp_path):
+    ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=1,
+                                                 idle_time_before_scale_down=0)).result()
+    conda = "name: bad\ndependencies:\n- pip:\n  - emulator-test-no-such-package-4f1c==1.0\n"
+    job = _env_job(ml, tmp_path, "bad-env", conda, "print('never')\n")
+    wait_for(lambda: ml.jobs.get(job.name).status in ("Completed", "Failed"), timeout=300)
+    assert ml.jobs.get(job.name).status == "Failed"
+    error = emulator.services["azureml"].backend.run_details(RG, WS, job.name)["error"]["error"]
+    assert error["message"] == "Image build failed. For more details, check log file azureml-logs/20_image_build_log.txt."
+    assert error["messageParameters"] == {"ArtifactPath": "azureml-logs/20_image_build_log.txt"}
+    log = _build_log(ml, job.name, tmp_path)
+    assert "ERROR: pip could not install emulator-test-no-such-package-4f1c==1.0" in log
+    assert "Image build failed after" in log

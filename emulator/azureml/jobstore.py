@@ -34,6 +34,7 @@ from ..runner.records import ClusterRecord, Failure, JobLaunch, LaunchRefused, N
     QueuedJob, Task
 from . import exceptions as errors
 from .assets import asset_name
+from .environments import BUILD_LOG, BuildFailed, EnvironmentBuilds
 from .models import ARTIFACT_CONTAINER, BLOB_STORE, CANCELLED
 
 log = logging.getLogger("emulator.azureml")
@@ -57,6 +58,7 @@ class AzureMLJobStore:
         self.root = root
         self.on_capacity_change: Callable[[int], None] = lambda cluster_id: None  # the runner's reconcile
         self._copiers: dict = {}
+        self.environments = EnvironmentBuilds(backend, root / "envs", backend.ctx.data_dir)  # built environments, shared by jobs
         self._lock = threading.Lock()
 
     # ---- clusters and nodes ------------------------------------------------------------------
@@ -217,7 +219,8 @@ class AzureMLJobStore:
         directory = self.job_dir(row)
         try:
             paths = self._prepare(row, props, directory)
-        except _SetupFailed as exc:
+            venv = self._environment_build(row, props, directory)
+        except (_SetupFailed, BuildFailed) as exc:
             raise LaunchRefused(Failure(SETUP, {"reason": str(exc), "error": exc.error})) from None
         per_node = int((props.get("distribution") or {}).get("processCountPerInstance") or 1)
         count = len(nodes) * per_node
@@ -228,6 +231,8 @@ class AzureMLJobStore:
         for rank, name in enumerate(names):
             node, local = divmod(rank, per_node)
             env = self._environment(row, props, len(nodes), per_node, node, local, port)
+            if venv is not None:  # the environment's build (environments.py) comes first on PATH
+                env.update(PATH=str(venv / "bin") + os.pathsep + env["PATH"], VIRTUAL_ENV=str(venv))
             tasks.append(Task(name="rank {}".format(rank), argv=["/bin/sh", "-c", command], env=env,
                               stdout=paths["logs"] / name, stderr=paths["logs"] / name, node=node))
         launches = [NodeLaunch(node=node, temp_dir=node.directory / "tmp", work_dir=paths["code"],
@@ -243,7 +248,8 @@ class AzureMLJobStore:
         self.backend.set_job_status(row["resource_group"], row["workspace"], row["name"], "Running")
         image = props.get("environmentId", "")
         return JobLaunch(nodes=launches, working_dir=paths["code"], tasks=tasks, bin_dir=directory / "bin",
-                         notes=["environment {} recorded; the job runs with the emulator's Python".format(image)])
+                         notes=["environment {} recorded; the job runs with {}".format(
+                             image, "its build in {}".format(venv) if venv else "the emulator's Python")])
 
     def job_finished(self, job_id: int, outcome: Outcome) -> None:
         """Free the nodes, upload what the job wrote, and record how it ended."""
@@ -316,6 +322,13 @@ class AzureMLJobStore:
                 paths["outputs"][name] = target
         (code_dir / "outputs").mkdir(exist_ok=True)
         return paths
+
+    def _environment_build(self, row, props: dict, directory: Path) -> Optional[Path]:
+        """The job environment's virtual environment (environments.py), its build log uploaded as it grows."""
+        prefix = self.backend.artifact_prefix(row["name"]) + "azureml-logs/"
+        return self.environments.prepare(
+            row, props.get("environmentId", ""), directory / "azureml-logs" / BUILD_LOG,
+            lambda path: self.storage.upload_file(ARTIFACT_CONTAINER, prefix + path.name, path))
 
     def _asset(self, row, reference: str, kind: str) -> dict:
         match = _ASSET_ID.search(reference) or _SHORT_ASSET.match(reference)
