@@ -197,3 +197,28 @@ def test_an_uninstallable_dependency_fails_the_job_with_the_image_build_error(ml
     log = _build_log(ml, job.name, tmp_path)
     assert "ERROR: pip could not install emulator-test-no-such-package-4f1c==1.0" in log
     assert "Image build failed after" in log
+
+
+# ---- idle scale-down -----------------------------------------------------------------------------------------
+
+def test_idle_nodes_stay_for_the_computes_idle_time(ml, emulator, tmp_path):
+    backend = emulator.services["azureml"].backend
+
+    def nodes():
+        return backend.get_compute(RG, WS, "cpu")["properties"]["properties"]["currentNodeCount"]
+
+    ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=1,
+                                                 idle_time_before_scale_down=600)).result()
+    first = ml.jobs.create_or_update(_job(tmp_path, "print('one')\n"))
+    wait_for(lambda: ml.jobs.get(first.name).status == "Completed")
+    node = backend.records.nodes(backend._compute_row(RG, WS, "cpu")["id"])
+    assert nodes() == 1 and [n.state for n in node] == ["idle"]  # kept: 600 s have not passed
+    second = ml.jobs.create_or_update(_job(tmp_path, "print('two')\n"))
+    wait_for(lambda: ml.jobs.get(second.name).status == "Completed")
+    compute_id = backend._compute_row(RG, WS, "cpu")["id"]
+    assert [n.node_id for n in backend.records.nodes(compute_id)] == [node[0].node_id]  # the same node ran it
+    # A shorter idle time (the SDK's own setting) lets it go.
+    updated = ml.compute.begin_create_or_update(AmlCompute(name="cpu", size="Standard_D2_v3", max_instances=1,
+                                                           idle_time_before_scale_down=1)).result()
+    assert updated.idle_time_before_scale_down == 1
+    wait_for(lambda: nodes() == 0)

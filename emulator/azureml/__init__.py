@@ -36,8 +36,10 @@ def create_service(ctx: Context, blob_backend) -> Service:
     runner.recover()
     backend.records.queued_to_fail_after_restart()
     runner.start()
+    backend.records.scale_down.start()
 
     def close() -> None:
+        backend.records.scale_down.close()
         runner.close()
         backend.work.close(CLOSE_WAIT_SECONDS)
 

@@ -3,8 +3,8 @@
 The shared job runner (emulator.runner) schedules Azure ML command jobs onto an AmlCompute cluster's
 nodes and runs them; this module is what it sees of Azure ML:
 - clusters autoscale: a compute's target is the nodes its unfinished jobs ask for, between its
-  ``minNodeCount`` and ``maxNodeCount`` (nodes leave as soon as they are idle; ``idle_seconds`` is
-  recorded, not waited for);
+  ``minNodeCount`` and ``maxNodeCount``; idle nodes leave after ``nodeIdleTimeBeforeScaleDown``
+  (scaledown.py);
 - ``launch`` prepares a started job (its code snapshot and inputs copied from blob storage, as a
   node's mounts and downloads would), then describes one process per rank with the variables Azure
   ML sets (PyTorch's MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK included);
@@ -35,6 +35,7 @@ from ..runner.records import ClusterRecord, Failure, JobLaunch, LaunchRefused, N
 from . import exceptions as errors
 from .assets import asset_name
 from .environments import BUILD_LOG, BuildFailed, EnvironmentBuilds
+from .scaledown import IdleScaleDown, idle_seconds
 from .models import ARTIFACT_CONTAINER, BLOB_STORE, CANCELLED
 
 log = logging.getLogger("emulator.azureml")
@@ -58,6 +59,7 @@ class AzureMLJobStore:
         self.root = root
         self.on_capacity_change: Callable[[int], None] = lambda cluster_id: None  # the runner's reconcile
         self._copiers: dict = {}
+        self.scale_down = IdleScaleDown(lambda cluster_id: self.on_capacity_change(cluster_id))
         self.environments = EnvironmentBuilds(backend, root / "envs", backend.ctx.data_dir)  # built environments, shared by jobs
         self._lock = threading.Lock()
 
@@ -72,7 +74,11 @@ class AzureMLJobStore:
         wanted = self.store.query_one(
             "SELECT COALESCE(SUM(nodes), 0) AS n FROM aml_jobs WHERE compute_id = ? AND status IN ({})".format(
                 ",".join("?" * len(DEMANDING))), (row["id"], *DEMANDING))["n"]
-        return max(low, min(high, wanted))
+        current = self.store.query_one("SELECT COUNT(*) AS n FROM aml_nodes WHERE compute_id = ? AND "
+                                       "state != 'leaving'", (row["id"],))["n"]
+        # Nodes no job wants stay for the compute's idle time (scaledown.py).
+        return self.scale_down.target(row["id"], max(low, min(high, wanted)), min(current, high),
+                                      idle_seconds(scale))
 
     def _version(self, row) -> str:
         return "{}|{}".format(row["properties"], self.target_nodes(row))
