@@ -3,6 +3,7 @@ azure-ai-ml 1.35.2 against the emulator (plain HTTP where the SDK hides the wire
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import requests
@@ -222,3 +223,20 @@ def test_idle_nodes_stay_for_the_computes_idle_time(ml, emulator, tmp_path):
                                                            idle_time_before_scale_down=1)).result()
     assert updated.idle_time_before_scale_down == 1
     wait_for(lambda: nodes() == 0)
+
+
+# ---- the documentation's example ------------------------------------------------------------------------------
+
+def _doc_block(heading):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "azureml-assets.md").read_text(encoding="utf-8")
+    return text.split("\n## {}\n".format(heading), 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_example_runs(ml, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_doc_block("Try it"), "docs/azureml-assets.md", "exec"), {"ml_client": ml})
+    printed = capsys.readouterr().out
+    job = [line.split(": ", 1)[1] for line in printed.splitlines() if line.startswith("RunId: ")][0]
+    assert ml.jobs.get(job).status == "Completed"
+    assert "Building image azureml_" in printed  # the build log, streamed while the job was prepared
+    assert printed.rstrip().endswith("mcr.microsoft.com/azureml/curated/sklearn-1.0-ubuntu20.04-py38-cpu:33")
