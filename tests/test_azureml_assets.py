@@ -82,6 +82,10 @@ def test_environment_versions_archive_and_resolve_latest(ml):
     assert "env" in [e.name for e in ml.environments.list()]
     ml.environments.archive("env")
     assert "env" not in [e.name for e in ml.environments.list()]
+    # Without a version, azure-ai-ml reuses the latest one when it is the same, else takes the next.
+    versions = [ml.environments.create_or_update(Environment(name="auto", image=image)).version
+                for image in ("python:3.10-slim", "python:3.11-slim", "python:3.11-slim")]
+    assert versions == ["1", "2", "2"]
 
 
 def test_curated_environments_are_readable_from_every_workspace(ml):
