@@ -52,7 +52,8 @@ def test_a_job_input_at_latest_resolves_to_the_newest_version(ml, emulator, tmp_
     job = ml.jobs.create_or_update(job)
     assert job.inputs["data"].path == "azureml:digits:3"  # resolved by the SDK through the container
     wait_for(lambda: ml.jobs.get(job.name).status in ("Completed", "Failed"))
-    assert ml.jobs.get(job.name).status == "Completed", emulator.services["azureml"].backend.run_details(RG, WS, job.name)["error"]
+    backend = emulator.services["azureml"].backend
+    assert ml.jobs.get(job.name).status == "Completed", backend.run_details(RG, WS, job.name)["error"]
     ml.jobs.download(job.name, download_path=str(tmp_path / "dl"))
     assert (tmp_path / "dl" / "artifacts" / "user_logs" / "std_log.txt").read_text() == "3\n"
 
@@ -116,11 +117,11 @@ def test_version_lists_page_order_and_refuse_unknown_options(ml, emulator, tmp_p
     assert [item["name"] for item in top["value"]] == ["3"] and "nextLink" not in top
     # The SDK pages through the same nextLink.
     assert sorted(d.version for d in ml.data.list(name="digits")) == ["1", "2", "3"]
-    bad = requests.get(ws_url(emulator, "/data/digits/versions?api-version=2025-12-01&listViewType=Deleted"), headers=auth(emulator),
-                       verify=emulator.ca_cert, timeout=10)
+    bad = requests.get(ws_url(emulator, "/data/digits/versions?api-version=2025-12-01&listViewType=Deleted"),
+                       headers=auth(emulator), verify=emulator.ca_cert, timeout=10)
     assert bad.status_code == 400 and "listViewType" in bad.json()["error"]["message"]
-    container = requests.get(ws_url(emulator, "/data/digits?api-version=2025-12-01"), headers=auth(emulator), verify=emulator.ca_cert,
-                             timeout=10).json()
+    container = requests.get(ws_url(emulator, "/data/digits?api-version=2025-12-01"), headers=auth(emulator),
+                             verify=emulator.ca_cert, timeout=10).json()
     assert container["properties"]["latestVersion"] == "3" and container["properties"]["nextVersion"] == "4"
     assert container["type"] == "Microsoft.MachineLearningServices/workspaces/data"
 
@@ -172,7 +173,7 @@ def test_a_conda_environment_is_built_once_and_shared_by_jobs(ml, emulator, tmp_
               "print(six.__version__, os.environ['VIRTUAL_ENV'] == sys.prefix, yaml.__file__.startswith(sys.prefix))\n")
     first = _env_job(ml, tmp_path, "six-env", conda, script)
     wait_for(lambda: ml.jobs.get(first.name).status in ("Completed", "Failed"), timeout=300)
-    assert ml.jobs.get(first.name).status == "Completed", (emulator.services["azureml"].backend.run_details(RG, WS, first.name).get("error"), _build_log(ml, first.name, tmp_path))
+    assert ml.jobs.get(first.name).status == "Completed", _build_log(ml, first.name, tmp_path)
     log = _build_log(ml, first.name, tmp_path)
     assert "Image build succeeded in" in log and "Running: pip install six==1.16.0 pyyaml" in log
     assert installed_here or "Successfully installed six-1.16.0" in log
@@ -197,7 +198,8 @@ def test_an_uninstallable_dependency_fails_the_job_with_the_image_build_error(ml
     wait_for(lambda: ml.jobs.get(job.name).status in ("Completed", "Failed"), timeout=300)
     assert ml.jobs.get(job.name).status == "Failed"
     error = emulator.services["azureml"].backend.run_details(RG, WS, job.name)["error"]["error"]
-    assert error["message"] == "Image build failed. For more details, check log file azureml-logs/20_image_build_log.txt."
+    assert error["message"] == ("Image build failed. For more details, check log file "
+                                "azureml-logs/20_image_build_log.txt.")
     assert error["messageParameters"] == {"ArtifactPath": "azureml-logs/20_image_build_log.txt"}
     log = _build_log(ml, job.name, tmp_path)
     assert "ERROR: pip could not install emulator-test-no-such-package-4f1c==1.0" in log
@@ -231,14 +233,16 @@ def test_idle_nodes_stay_for_the_computes_idle_time(ml, emulator, tmp_path):
 
 # ---- the documentation's example ------------------------------------------------------------------------------
 
-def _doc_block(heading):
-    text = (Path(__file__).resolve().parents[1] / "docs" / "azureml-assets.md").read_text(encoding="utf-8")
+def code_block(document, heading):
+    """The first python block under ``heading`` of a Markdown file (as main's tests/doc_blocks.py names it)."""
+    text = (Path(__file__).resolve().parents[1] / document).read_text(encoding="utf-8")
     return text.split("\n## {}\n".format(heading), 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
 
 
 def test_the_documented_example_runs(ml, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    exec(compile(_doc_block("Try it"), "docs/azureml-assets.md", "exec"), {"ml_client": ml})
+    code = code_block("docs/azureml-assets.md", "Try it")
+    exec(compile(code, "docs/azureml-assets.md", "exec"), {"ml_client": ml})
     printed = capsys.readouterr().out
     job = [line.split(": ", 1)[1] for line in printed.splitlines() if line.startswith("RunId: ")][0]
     assert ml.jobs.get(job).status == "Completed"

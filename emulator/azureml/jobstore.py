@@ -60,7 +60,8 @@ class AzureMLJobStore:
         self.on_capacity_change: Callable[[int], None] = lambda cluster_id: None  # the runner's reconcile
         self._copiers: dict = {}
         self.scale_down = IdleScaleDown(lambda cluster_id: self.on_capacity_change(cluster_id))
-        self.environments = EnvironmentBuilds(backend, root / "envs", backend.ctx.data_dir)  # built environments, shared by jobs
+        # Environments built from conda files, shared by every job.
+        self.environments = EnvironmentBuilds(backend, root / "envs", backend.ctx.data_dir)
         self._lock = threading.Lock()
 
     # ---- clusters and nodes ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..core.arm import json_response, read_json
 from . import exceptions as errors
-from .asset_responses import AssetResponses
+from . import asset_responses
 from .models import AzureMLBackend
 
 RETRY_AFTER = "1"
@@ -29,7 +29,7 @@ def arm_operation(method: Callable) -> Callable:
     return handler
 
 
-class AzureMLResponses(AssetResponses):
+class AzureMLResponses:
     def __init__(self, backend: AzureMLBackend) -> None:
         self.backend = backend
         self.operations = backend.ctx.operations
@@ -95,6 +95,14 @@ class AzureMLResponses(AssetResponses):
         return json_response(self.backend.datastore_secrets(resource_group, workspace, datastore))
 
     # ---- assets ---------------------------------------------------------------------------------
+
+    # Containers by name, version lists and the workspace PATCH (asset_responses.py).
+    list_asset_containers = arm_operation(asset_responses.list_asset_containers)
+    get_asset_container = arm_operation(asset_responses.get_asset_container)
+    put_asset_container = arm_operation(asset_responses.put_asset_container)
+    list_asset_versions = arm_operation(asset_responses.list_asset_versions)
+    get_asset_version = arm_operation(asset_responses.get_asset_version)
+    update_workspace = arm_operation(asset_responses.update_workspace)
 
     @arm_operation
     def create_asset_version(self, request: Request, subscription: str, resource_group: str, workspace: str,
