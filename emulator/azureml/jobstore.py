@@ -60,8 +60,8 @@ class AzureMLJobStore:
         self.on_capacity_change: Callable[[int], None] = lambda cluster_id: None  # the runner's reconcile
         self._copiers: dict = {}
         self.scale_down = IdleScaleDown(lambda cluster_id: self.on_capacity_change(cluster_id))
-        # Environments built from conda files, shared by every job.
-        self.environments = EnvironmentBuilds(backend, root / "envs", backend.ctx.data_dir)
+        # Environments built from conda files, shared by every job; root is <data dir>/azureml.
+        self.environments = EnvironmentBuilds(backend, root / "envs", root.parent)
         self._lock = threading.Lock()
 
     # ---- clusters and nodes ------------------------------------------------------------------
