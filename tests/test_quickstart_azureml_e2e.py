@@ -52,7 +52,7 @@ def check_run(output: str, tmp_path: Path, nodes: int = 1) -> None:
     lines = output.splitlines()
     assert "Created resource group {}".format(RG) in lines and "Created workspace {}".format(WS) in lines
     assert re.search(r"^Uploaded data asset mnist-cntk version \w+ \(azureml://datastores/workspaceblobstore/paths/"
-                     r"LocalUpload/\w+/mnist-cntk\)$", output, re.M), output
+                     r"LocalUpload/\w+/mnist-cntk/\)$", output, re.M), output
     assert ("Compute gpu-cluster: Standard_NC4as_T4_v3 x 0 to 2 nodes (scales to 0 when idle for 120 s), "
             "Succeeded") in lines
     submitted = re.search(r"^Submitted job (\w+) in experiment mnist-quickstart on {} node\(s\)$".format(nodes),

@@ -6,7 +6,10 @@ dataset resolution) that ``jobs.stream`` and ``jobs.download`` use.
 Layout as in moto: ``models`` (state in SQLite, ``AzureMLBackend``), ``responses`` (handlers), ``urls``
 (routes), ``exceptions`` (errors); ``storage`` is the part of the Blob backend it uses, ``jobstore`` what
 the shared job runner (emulator.runner) sees of Azure ML, ``dataplane`` serves the data plane beside the
-Resource Manager endpoint.
+Resource Manager endpoint. Beyond the quickstart's path: ``assets`` (containers, version lists, labels,
+archiving; handlers in ``asset_responses``), ``curated`` (the curated environment catalogue),
+``environments`` (environments that install), ``workspaces`` (workspace PATCH), ``scaledown`` (idle
+scale-down) and ``coverage`` (the generated coverage table).
 """
 from __future__ import annotations
 
@@ -36,8 +39,10 @@ def create_service(ctx: Context, blob_backend) -> Service:
     runner.recover()
     backend.records.queued_to_fail_after_restart()
     runner.start()
+    backend.records.scale_down.start()
 
     def close() -> None:
+        backend.records.scale_down.close()
         runner.close()
         backend.work.close(CLOSE_WAIT_SECONDS)
 

@@ -65,3 +65,12 @@ def job_setup_failed(reason: str) -> dict:
 def too_many_nodes(requested: int, maximum: int, compute: str) -> dict:
     return job_error("UserError", "The job requests {} nodes but compute {} has at most {} (maxNodeCount)."
                      .format(requested, compute, maximum))
+
+
+def image_build_failed(log_path: str) -> dict:
+    """The service's error when a job's environment image could not be built."""
+    return {"error": {"code": "UserError",
+                      "message": "Image build failed. For more details, check log file {}.".format(log_path),
+                      "messageFormat": "Image build failed. For more details, check log file {ArtifactPath}.",
+                      "messageParameters": {"ArtifactPath": log_path}, "details": [],
+                      "innerError": {"code": "BadArgument"}}}

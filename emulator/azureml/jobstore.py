@@ -3,8 +3,8 @@
 The shared job runner (emulator.runner) schedules Azure ML command jobs onto an AmlCompute cluster's
 nodes and runs them; this module is what it sees of Azure ML:
 - clusters autoscale: a compute's target is the nodes its unfinished jobs ask for, between its
-  ``minNodeCount`` and ``maxNodeCount`` (nodes leave as soon as they are idle; ``idle_seconds`` is
-  recorded, not waited for);
+  ``minNodeCount`` and ``maxNodeCount``; idle nodes leave after ``nodeIdleTimeBeforeScaleDown``
+  (scaledown.py);
 - ``launch`` prepares a started job (its code snapshot and inputs copied from blob storage, as a
   node's mounts and downloads would), then describes one process per rank with the variables Azure
   ML sets (PyTorch's MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK included);
@@ -34,6 +34,9 @@ from ..runner.environment import host_environment
 from ..runner.records import ClusterRecord, Failure, JobLaunch, LaunchRefused, NodeLaunch, NodeRecord, Outcome, \
     QueuedJob, Task
 from . import exceptions as errors
+from .assets import asset_name
+from .environments import BUILD_LOG, BuildFailed, EnvironmentBuilds
+from .scaledown import IdleScaleDown, idle_seconds
 from .models import ARTIFACT_CONTAINER, BLOB_STORE, CANCELLED
 
 log = logging.getLogger("emulator.azureml")
@@ -57,6 +60,9 @@ class AzureMLJobStore:
         self.root = root
         self.on_capacity_change: Callable[[int], None] = lambda cluster_id: None  # the runner's reconcile
         self._copiers: dict = {}
+        self.scale_down = IdleScaleDown(lambda cluster_id: self.on_capacity_change(cluster_id))
+        # Environments built from conda files, shared by every job; root is <data dir>/azureml.
+        self.environments = EnvironmentBuilds(backend, root / "envs", root.parent)
         self._lock = threading.Lock()
 
     # ---- clusters and nodes ------------------------------------------------------------------
@@ -70,7 +76,11 @@ class AzureMLJobStore:
         wanted = self.store.query_one(
             "SELECT COALESCE(SUM(nodes), 0) AS n FROM aml_jobs WHERE compute_id = ? AND status IN ({})".format(
                 ",".join("?" * len(DEMANDING))), (row["id"], *DEMANDING))["n"]
-        return max(low, min(high, wanted))
+        current = self.store.query_one("SELECT COUNT(*) AS n FROM aml_nodes WHERE compute_id = ? AND "
+                                       "state != 'leaving'", (row["id"],))["n"]
+        # Nodes no job wants stay for the compute's idle time (scaledown.py).
+        return self.scale_down.target(row["id"], max(low, min(high, wanted)), min(current, high),
+                                      idle_seconds(scale))
 
     def _version(self, row) -> str:
         return "{}|{}".format(row["properties"], self.target_nodes(row))
@@ -220,9 +230,10 @@ class AzureMLJobStore:
         try:
             directory = self.job_dir(row)
             paths = self._prepare(row, props, directory)
+            venv = self._environment_build(row, props, directory)
         except PathOutsideRoot as exc:  # names are checked at the API: this is the second line
             raise LaunchRefused(Failure(SETUP, {"reason": str(exc), "error": _SetupFailed(str(exc)).error})) from None
-        except _SetupFailed as exc:
+        except (_SetupFailed, BuildFailed) as exc:
             raise LaunchRefused(Failure(SETUP, {"reason": str(exc), "error": exc.error})) from None
         per_node = int((props.get("distribution") or {}).get("processCountPerInstance") or 1)
         count = len(nodes) * per_node
@@ -233,6 +244,8 @@ class AzureMLJobStore:
         for rank, name in enumerate(names):
             node, local = divmod(rank, per_node)
             env = self._environment(row, props, len(nodes), per_node, node, local, port)
+            if venv is not None:  # the environment's build (environments.py) comes first on PATH
+                env.update(PATH=str(venv / "bin") + os.pathsep + env["PATH"], VIRTUAL_ENV=str(venv))
             tasks.append(Task(name="rank {}".format(rank), argv=["/bin/sh", "-c", command], env=env,
                               stdout=paths["logs"] / name, stderr=paths["logs"] / name, node=node))
         launches = [NodeLaunch(node=node, temp_dir=node.directory / "tmp", work_dir=paths["code"],
@@ -248,8 +261,9 @@ class AzureMLJobStore:
         self.backend.set_job_status(row["resource_group"], row["workspace"], row["name"], "Running")
         image = props.get("environmentId", "")
         return JobLaunch(nodes=launches, working_dir=paths["code"], tasks=tasks, bin_dir=directory / "bin",
-                         job_dirs=(directory,),
-                         notes=["environment {} recorded; the job runs with the emulator's Python".format(image)])
+                         job_dirs=(directory,), shared_dirs=(venv,) if venv else (),
+                         notes=["environment {} recorded; the job runs with {}".format(
+                             image, "its build in {}".format(venv) if venv else "the emulator's Python")])
 
     def job_finished(self, job_id: int, outcome: Outcome) -> None:
         """Free the nodes, upload what the job wrote, and record how it ended."""
@@ -323,13 +337,20 @@ class AzureMLJobStore:
         (code_dir / "outputs").mkdir(exist_ok=True)
         return paths
 
+    def _environment_build(self, row, props: dict, directory: Path) -> Optional[Path]:
+        """The job environment's virtual environment (environments.py), its build log uploaded as it grows."""
+        prefix = self.backend.artifact_prefix(row["name"]) + "azureml-logs/"
+        return self.environments.prepare(
+            row, props.get("environmentId", ""), directory / "azureml-logs" / BUILD_LOG,
+            lambda path: self.storage.upload_file(ARTIFACT_CONTAINER, prefix + path.name, path))
+
     def _asset(self, row, reference: str, kind: str) -> dict:
         match = _ASSET_ID.search(reference) or _SHORT_ASSET.match(reference)
         if not match:
             raise _SetupFailed("cannot resolve {!r}".format(reference))
         try:
-            return self.backend.get_asset(row["resource_group"], row["workspace"], kind, match.group("name"),
-                                          match.group("version"))["properties"]
+            return self.backend.get_asset(row["resource_group"], row["workspace"], kind,
+                                          asset_name(match.group("name")), match.group("version"))["properties"]
         except Exception:
             raise _SetupFailed("{} {} does not exist".format(kind, reference)) from None
 

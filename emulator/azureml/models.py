@@ -18,7 +18,9 @@ from ..core import public_urls
 from ..core.arm import BackgroundWork, utc_now
 from ..core.context import Context
 from . import exceptions as errors
+from .assets import AssetCatalog
 from .storage import WorkspaceStorage
+from .workspaces import updated_body
 
 CANCELLED = "cancel"  # what a cancelled job is stopped with (jobstore.py maps it to Canceled)
 
@@ -68,6 +70,7 @@ class AzureMLBackend:
         self.work = BackgroundWork(ctx.operations)
         self.records = None  # the AzureMLJobStore the runner sees, set by create_service
         self.runner = None   # the shared JobRunner (emulator.runner), set by create_service
+        self.assets = AssetCatalog(self)  # containers, version lists, curated environments
 
     def api_url_for(self, location: Optional[str] = None) -> str:
         """The data plane's origin for the request being served (``<region>.api.azureml.ms`` through the proxy)."""
@@ -175,11 +178,19 @@ class AzureMLBackend:
                     self.api_url_for(row["location"]).split("://", 1)[1], arm_id),
                 "hbiWorkspace": False, "publicNetworkAccess": "Enabled", "v1LegacyMode": False,
                 "storageHnsEnabled": False, "enableDataIsolation": False,
+                **(body.get("updated") or {}),  # what PATCH changed (workspaces.py)
             },
         }
 
     def get_workspace(self, rg: str, ws: str) -> dict:
         return self.workspace_json(self._workspace_row(rg, ws))
+
+    def update_workspace(self, rg: str, ws: str, patch: dict) -> dict:
+        """PATCH: tags, description, friendly name and the other updatable properties (workspaces.py)."""
+        row = self.workspace(rg, ws)
+        self.store.execute("UPDATE aml_workspaces SET body = ? WHERE resource_group = ? AND name = ?",
+                           (json.dumps(updated_body(json.loads(row["body"]), patch)), rg, ws))
+        return self.get_workspace(rg, ws)
 
     def list_workspaces(self, rg: Optional[str] = None) -> list:
         rows = self.store.query("SELECT * FROM aml_workspaces" + (" WHERE resource_group = ?" if rg else "") +
@@ -206,6 +217,7 @@ class AzureMLBackend:
             self._release_compute(rg, ws, compute["name"], "the workspace was deleted")
         for table in ("aml_jobs", "aml_computes", "aml_assets"):
             self.store.execute("DELETE FROM {} WHERE resource_group = ? AND workspace = ?".format(table), (rg, ws))
+        self.assets.delete_workspace(rg, ws)
         self.storage.delete_container(self._blob_container(row["workspace_id"]))
         self.store.execute("DELETE FROM aml_workspaces WHERE resource_group = ? AND name = ?", (rg, ws))
         log.info("workspace %s deleted", ws)
@@ -269,11 +281,19 @@ class AzureMLBackend:
         properties.setdefault("tags", {})
         properties.setdefault("properties", {})
         properties["provisioningState"] = "Succeeded"
+        if kind == "data" and str(properties.get("dataType", "")).lower() == "uri_folder" and \
+                properties.get("dataUri") and not properties["dataUri"].endswith("/"):
+            properties["dataUri"] += "/"  # the service answers folder URIs with a trailing slash
         location_key = {"codes": "codeUri", "data": "dataUri", "models": "modelUri"}.get(kind)
         existing = self._asset_row(rg, ws, kind, name, version, required=False)
+        if existing is not None and kind == "environments":
+            old = json.loads(existing["properties"])
+            if any(old.get(key) != properties.get(key) for key in ("image", "condaFile", "build")):
+                raise errors.conflict("Environment {} version {} already exists with a different definition; "
+                                      "environment versions cannot be changed.".format(name, version))
         if existing is not None and location_key:
             old = json.loads(existing["properties"]).get(location_key)
-            if old and properties.get(location_key) and old != properties[location_key]:
+            if old and properties.get(location_key) and old.rstrip("/") != properties[location_key].rstrip("/"):
                 raise errors.conflict("Cannot update asset path of an existing asset version: {} {} version {} "
                                       "points to {}.".format(kind, name, version, old))
         self.store.execute("INSERT OR REPLACE INTO aml_assets (resource_group, workspace, kind, name, version, "
@@ -293,18 +313,6 @@ class AzureMLBackend:
     def get_asset(self, rg: str, ws: str, kind: str, name: str, version: str) -> dict:
         self.workspace(rg, ws)
         return self.asset_json(self._asset_row(rg, ws, kind, name, version))
-
-    def list_asset_versions(self, rg: str, ws: str, kind: str, name: str, hash_value: Optional[str] = None,
-                            top: Optional[int] = None) -> list:
-        """Newest first; ``hash_value`` keeps the code versions of that content hash (reuse check)."""
-        self.workspace(rg, ws)
-        rows = self.store.query("SELECT * FROM aml_assets WHERE resource_group = ? AND workspace = ? AND kind = ? "
-                                "AND name = ? ORDER BY created DESC, rowid DESC", (rg, ws, kind, name))
-        items = [self.asset_json(row) for row in rows]
-        if hash_value:
-            items = [item for item in items if (item["properties"].get("properties") or {}).get("hash_sha256")
-                     == hash_value]
-        return items[:top] if top else items
 
     def start_pending_upload(self, rg: str, ws: str, kind: str, name: str, version: str) -> dict:
         """A fresh container and a SAS for it: where the SDK uploads a code snapshot."""

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..core.arm import json_response, read_json
 from . import exceptions as errors
-from . import names
+from . import asset_responses, names
 from .models import AzureMLBackend
 from .schemas import ASSET_VERSION_MODELS, check
 
@@ -107,13 +107,13 @@ class AzureMLResponses:
 
     # ---- assets ---------------------------------------------------------------------------------
 
-    @arm_operation
-    def list_asset_versions(self, request: Request, subscription: str, resource_group: str, workspace: str,
-                            kind: str, name: str) -> Response:
-        top = request.args.get("$top")
-        items = self.backend.list_asset_versions(resource_group, workspace, kind.lower(), name,
-                                                 request.args.get("hash"), int(top) if top and top.isdigit() else None)
-        return json_response({"value": items})
+    # Containers by name, version lists and the workspace PATCH (asset_responses.py).
+    list_asset_containers = arm_operation(asset_responses.list_asset_containers)
+    get_asset_container = arm_operation(asset_responses.get_asset_container)
+    put_asset_container = arm_operation(asset_responses.put_asset_container)
+    list_asset_versions = arm_operation(asset_responses.list_asset_versions)
+    get_asset_version = arm_operation(asset_responses.get_asset_version)
+    update_workspace = arm_operation(asset_responses.update_workspace)
 
     @arm_operation
     def create_asset_version(self, request: Request, subscription: str, resource_group: str, workspace: str,
@@ -121,11 +121,6 @@ class AzureMLResponses:
         body = read_body(request, ASSET_VERSION_MODELS[kind.lower()])
         body, created = self.backend.put_asset(resource_group, workspace, kind.lower(), name, version, body)
         return json_response(body, 201 if created else 200)
-
-    @arm_operation
-    def get_asset_version(self, request: Request, subscription: str, resource_group: str, workspace: str,
-                          kind: str, name: str, version: str) -> Response:
-        return json_response(self.backend.get_asset(resource_group, workspace, kind.lower(), name, version))
 
     @arm_operation
     def start_pending_upload(self, request: Request, subscription: str, resource_group: str, workspace: str,

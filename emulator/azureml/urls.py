@@ -8,7 +8,9 @@ SUBSCRIPTION = r"/subscriptions/(?P<subscription>[^/]+)"
 GROUP = SUBSCRIPTION + r"/resourcegroups/(?P<resource_group>[^/]+)"
 WORKSPACE = GROUP + r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<workspace>[^/]+)"
 DEPLOYMENT = GROUP + r"(?:/providers/Microsoft\.Resources)?/deployments/(?P<deployment>[^/]+)"
-ASSET = WORKSPACE + r"/(?P<kind>codes|data|environments|models)/(?P<name>[^/]+)/versions"
+ASSETS = WORKSPACE + r"/(?P<kind>codes|data|environments|models)"
+CONTAINER = ASSETS + r"/(?P<name>[^/]+)"
+ASSET = CONTAINER + r"/versions"
 LOCATION = SUBSCRIPTION + r"/providers/Microsoft\.MachineLearningServices/locations/(?P<location>[^/]+)"
 
 url_paths = [
@@ -18,12 +20,16 @@ url_paths = [
 
     ("GET", GROUP + r"/providers/Microsoft\.MachineLearningServices/workspaces", "list_workspaces"),
     ("GET", WORKSPACE, "get_workspace"),
+    ("PATCH", WORKSPACE, "update_workspace"),
     ("DELETE", WORKSPACE, "delete_workspace"),
 
     ("GET", WORKSPACE + r"/datastores", "list_datastores"),
     ("GET", WORKSPACE + r"/datastores/(?P<datastore>[^/]+)", "get_datastore"),
     ("POST", WORKSPACE + r"/datastores/(?P<datastore>[^/]+)/listSecrets", "list_datastore_secrets"),
 
+    ("GET", ASSETS, "list_asset_containers"),
+    ("GET", CONTAINER, "get_asset_container"),
+    ("PUT", CONTAINER, "put_asset_container"),
     ("GET", ASSET, "list_asset_versions"),
     ("PUT", ASSET + r"/(?P<version>[^/]+)", "create_asset_version"),
     ("GET", ASSET + r"/(?P<version>[^/]+)", "get_asset_version"),

@@ -195,7 +195,8 @@ class JobExecution:
                 if self._stop_failure is not None:
                     return None
                 try:
-                    process = ProcessGroup(self.runner.sandbox.command(argv, self._allowed(launch), env, cwd), env,
+                    process = ProcessGroup(self.runner.sandbox.command(argv, self._allowed(launch), env, cwd,
+                                                                        launch.shared_dirs), env,
                                            cwd, out, err, marker=self._marker)
                 except OSError as exc:  # argv holds expanded values: redact them
                     raise _Abort(Failure(LAUNCH_FAILED, {"what": what, "reason": redact("{}: {}".format(

@@ -177,6 +177,8 @@ class JobLaunch:
     bin_dir: Optional[Path] = None                     # where the runner puts the job's ssh and mpirun (on its PATH)
     job_dirs: tuple = ()                               # the job's own directories besides its nodes (its sandbox
                                                        # allows them)
+    shared_dirs: tuple = ()                            # directories of the data dir it may read and run, not change
+                                                       # (a built environment shared between jobs)
 
 
 class LaunchRefused(Exception):

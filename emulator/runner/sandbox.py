@@ -77,15 +77,16 @@ class Sandbox:
         self._temp_root: Optional[str] = None
         self._lock = threading.Lock()
 
-    def command(self, argv: list, allowed: Iterable, env: dict, cwd: Path) -> list:
+    def command(self, argv: list, allowed: Iterable, env: dict, cwd: Path, read_only: Iterable = ()) -> list:
         """``argv`` run in the sandbox, allowed the directories ``allowed`` of the data directory (and of
-        the jobs' temporary directories). Raises OSError, as starting it directly would, if ``argv[0]``
-        cannot be run."""
+        the jobs' temporary directories), and to read and run those of ``read_only``. Raises OSError, as
+        starting it directly would, if ``argv[0]`` cannot be run."""
         _check_executable(argv[0], env, cwd)
         policy = {"landlock": self.landlock, "pid_namespace": self.pid_namespace}
         if self.landlock:
             hidden = [self.root] + ([self._temp_root] if self._temp_root else [])
-            policy.update(hidden=hidden, allowed=sorted(self._grantable(allowed, hidden)))
+            policy.update(hidden=hidden, allowed=sorted(self._grantable(allowed, hidden)),
+                          read_only=sorted(self._grantable(read_only, hidden)))
         return [sys.executable, "-I", "-S", str(SANDBOX_EXEC), json.dumps(policy)] + list(argv)
 
     @staticmethod

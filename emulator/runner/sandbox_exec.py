@@ -2,13 +2,15 @@
 
     sandbox_exec.py POLICY_JSON COMMAND [ARG ...]
 
-POLICY_JSON: {"hidden": [DIR, ...], "allowed": [DIR, ...], "landlock": bool, "pid_namespace": bool}.
+POLICY_JSON: {"hidden": [DIR, ...], "allowed": [DIR, ...], "read_only": [DIR, ...], "landlock": bool,
+"pid_namespace": bool}.
 This process
 - becomes a child subreaper: whatever the job starts, also with ``env -i setsid cmd &`` and double
   forks, stays its descendant while it lives (orphans are re-parented to it, not to init);
 - with ``landlock``, starts COMMAND in a Landlock domain (Linux 5.13+, unprivileged) that allows
   every file of the machine except those under ``hidden`` (the emulator's data directory, its jobs'
-  temporary directories), of which it allows only the ``allowed`` directories (the job's own). Landlock also refuses the
+  temporary directories), of which it allows only the ``allowed`` directories (the job's own) and, to read
+  and run, the ``read_only`` ones (shared between jobs: built environments). Landlock also refuses the
   job ptrace access to processes outside its domain (so ``/proc/<pid>/environ``, ``/fd`` and
   ``/mem`` of the emulator and of other jobs), and, from ABI 6, signals and abstract UNIX sockets
   outside it: the job cannot kill this process, so it cannot shed it;
@@ -30,9 +32,10 @@ _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_CHILD_SUBREAPER = 36
 # Access rights to files (ABI 1: bits 0-12; REFER in ABI 2, TRUNCATE in 3, IOCTL_DEV in 5).
-_EXECUTE, _WRITE_FILE, _READ_FILE = 1 << 0, 1 << 1, 1 << 2
+_EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV  # the rights a rule on a file may hold
+_READ_RIGHTS = _EXECUTE | _READ_FILE | _READ_DIR  # a shared directory a job may use but not change
 # Scopes (ABI 6): no connecting to abstract UNIX sockets, no signals, outside the domain.
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
@@ -103,9 +106,10 @@ def granted_paths(hidden: list, allowed: list) -> list:
     return paths + list(allowed)
 
 
-def landlock_ruleset(abi: int, paths: list) -> int:
-    """A ruleset fd allowing all access under each of ``paths`` (never through a symbolic link) and,
-    from ABI 6, scoping signals and abstract UNIX sockets to the domain."""
+def landlock_ruleset(abi: int, paths: list, read_only: list = ()) -> int:
+    """A ruleset fd allowing all access under each of ``paths``, and reading and running under each of
+    ``read_only`` (never through a symbolic link) and, from ABI 6, scoping signals and abstract UNIX
+    sockets to the domain."""
     libc = _libc()
     handled = _fs_rights(abi)
     attr = _RulesetAttr(handled, 0, (_SCOPE_SIGNAL | _SCOPE_ABSTRACT_UNIX_SOCKET) if abi >= 6 else 0)
@@ -113,7 +117,7 @@ def landlock_ruleset(abi: int, paths: list) -> int:
                            ctypes.c_uint32(0))
     if ruleset < 0:
         raise SandboxError(ctypes.get_errno(), "landlock_create_ruleset: " + os.strerror(ctypes.get_errno()))
-    for path in paths:
+    for path, allowed in [(path, handled) for path in paths] + [(path, _READ_RIGHTS) for path in read_only]:
         try:
             fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
@@ -122,7 +126,7 @@ def landlock_ruleset(abi: int, paths: list) -> int:
             mode = os.fstat(fd).st_mode
             if (mode & 0o170000) == 0o120000:  # a symbolic link: what it points to has rules of its own, or none
                 continue
-            rights = handled if (mode & 0o170000) == 0o040000 else handled & _FILE_RIGHTS
+            rights = allowed if (mode & 0o170000) == 0o040000 else allowed & _FILE_RIGHTS
             rule = _PathBeneathAttr(rights, fd)
             libc.syscall(ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
                          ctypes.byref(rule), ctypes.c_uint32(0))
@@ -254,7 +258,8 @@ def _start_job(command: list, ruleset) -> int:
 def _ruleset(policy: dict):
     if not policy.get("landlock"):
         return None
-    return landlock_ruleset(landlock_abi(), granted_paths(policy["hidden"], policy.get("allowed", [])))
+    return landlock_ruleset(landlock_abi(), granted_paths(policy["hidden"], policy.get("allowed", [])),
+                            policy.get("read_only", []))
 
 
 def main(argv: list) -> int:

@@ -20,7 +20,8 @@ def test_readme_table_is_the_generated_one():
     readme = (ROOT / "docs" / "coverage.md").read_text(encoding="utf-8")
     printed = subprocess.run([sys.executable, "-m", "emulator.coverage"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout
-    assert printed == coverage.table() + "\n\n" + coverage.storage_table() + "\n"
+    assert printed == coverage.table() + "\n\n" + coverage.storage_table() + "\n\n" + \
+        coverage.azureml_coverage.table() + "\n"
     stale = "docs/coverage.md is stale: run python -m emulator.coverage --write docs/coverage.md"
     assert coverage.readme_table(readme) == coverage.table(), stale
     assert coverage.readme_table(readme, coverage.STORAGE_START, coverage.STORAGE_END) == coverage.storage_table(), \
