@@ -9,12 +9,12 @@ route of ``emulator.batchai.urls`` answers its method and path; the notes say ho
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from .azureml import coverage as azureml_coverage
 from .batchai.urls import url_paths
+from .core import coverage_table
 from .blob.urls import url_paths as blob_url_paths
 from .files.urls import url_paths as file_url_paths
 
@@ -118,21 +118,16 @@ _SAMPLE = {"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGr
 
 def supported(method: str, path_template: str, routes=url_paths) -> bool:
     """Whether a route of the table answers ``method`` on a path of this template."""
-    path = path_template.format(**_SAMPLE)
-    return any(route_method == method and re.fullmatch(pattern, path, re.IGNORECASE)
-               for route_method, pattern, _ in routes)
+    return coverage_table.supported(method, path_template, routes, _SAMPLE)
 
 
 def coverage_rows(routes=url_paths) -> list:
-    return [(operation, method, supported(method, path, routes), NOTES.get(operation, ""))
-            for operation, method, path in API_OPERATIONS]
+    return coverage_table.coverage_rows(API_OPERATIONS, NOTES, routes, _SAMPLE)
 
 
 def table(routes=url_paths) -> str:
     rows = coverage_rows(routes)
-    lines = ["| operation | HTTP | supported | notes |", "|---|---|---|---|"]
-    lines += ["| {} | {} | {} | {} |".format(operation, method, "yes" if ok else "no", note)
-              for operation, method, ok, note in rows]
+    lines = coverage_table.markdown_rows(rows)
     count = sum(1 for row in rows if row[2])
     lines.append("")
     lines.append("{} of the {} operations of the 2018-05-01 API are served.".format(count, len(rows)))

@@ -9,8 +9,8 @@ others; ``--write FILE`` replaces it between the Azure ML coverage markers of FI
 """
 from __future__ import annotations
 
-import re
 
+from ..core import coverage_table
 from .urls import url_paths
 
 START = "<!-- azureml-coverage:start (python -m emulator.coverage --write docs/coverage.md) -->"
@@ -123,22 +123,13 @@ _SAMPLE = {"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGr
            "workspaceName": "ws", "name": "asset", "version": "1", "computeName": "cpu", "id": "job"}
 
 
-def supported(method: str, path_template: str, routes=url_paths) -> bool:
-    path = path_template.format(**_SAMPLE)
-    return any(route_method == method and re.fullmatch(pattern, path, re.IGNORECASE)
-               for route_method, pattern, _ in routes)
-
-
 def coverage_rows(routes=url_paths) -> list:
-    return [(operation, method, supported(method, path, routes), NOTES.get(operation, ""))
-            for operation, method, path in API_OPERATIONS]
+    return coverage_table.coverage_rows(API_OPERATIONS, NOTES, routes, _SAMPLE)
 
 
 def table(routes=url_paths) -> str:
     rows = coverage_rows(routes)
-    lines = ["| operation | HTTP | supported | notes |", "|---|---|---|---|"]
-    lines += ["| {} | {} | {} | {} |".format(operation, method, "yes" if ok else "no", note)
-              for operation, method, ok, note in rows]
+    lines = coverage_table.markdown_rows(rows)
     lines.append("")
     lines.append("{} of the {} operations of these groups are served. Online and batch endpoints, registries, "
                  "components and pipelines, schedules and sweeps are outside the emulated surface."

@@ -25,6 +25,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .datadir import write_private
+
 #: Audiences Resource Manager accepts (clients ask for either name, with or without the slash).
 ARM_AUDIENCES = ("https://management.azure.com", "https://management.azure.com/",
                  "https://management.core.windows.net", "https://management.core.windows.net/")
@@ -69,7 +71,7 @@ class SigningKey:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         else:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            _write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                    serialization.NoEncryption()))
         self._key = key
         self.public_key = key.public_key()
@@ -160,10 +162,3 @@ def _utc(epoch) -> str:
     return time.strftime("%m/%d/%Y %H:%M:%S", time.gmtime(epoch))
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path``, owner-only, replacing it atomically."""
-    temporary = path.with_name(path.name + ".new")
-    fd = os.open(str(temporary), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(temporary, path)

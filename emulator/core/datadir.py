@@ -57,6 +57,15 @@ def create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, owner-only, replacing it atomically (keys and certificates)."""
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(str(temporary), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(temporary, path)
+
+
 def lock(root: Path) -> DataDirLock:
     """Take the data directory or raise DataDirInUse naming the holder's pid."""
     path = root / LOCK_NAME

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .tls import _write_private
+from .datadir import write_private
+
 
 #: The DNS subtrees the CA may sign for (a name and everything under it).
 PERMITTED_NAMES = ("management.azure.com", "login.microsoftonline.com", "file.core.windows.net",
@@ -90,9 +91,9 @@ class ProxyCA:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256())
         )
-        _write_private(self.key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        write_private(self.key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                         serialization.NoEncryption()))
-        _write_private(self.cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        write_private(self.cert_path, cert.public_bytes(serialization.Encoding.PEM))
         return cert, key
 
     def sign_leaf(self, names: list, days: Optional[float] = None) -> tuple:
@@ -135,7 +136,7 @@ class ProxyCA:
             leaves = self.directory / "leaves"
             leaves.mkdir(mode=0o700, exist_ok=True)
             path = leaves / (name.replace("*", "_wildcard_") + ".pem")
-            _write_private(path, cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+            write_private(path, cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
             self._leaves[name] = (path, cert.not_valid_after_utc)
             return self._leaves[name]
@@ -146,5 +147,5 @@ class ProxyCA:
         data = self.cert.public_bytes(serialization.Encoding.PEM)
         for extra in extra_pems:
             data += Path(extra).read_bytes()
-        _write_private(path, data)
+        write_private(path, data)
         return path

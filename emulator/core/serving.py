@@ -65,6 +65,38 @@ class _LateBoundApp:
         return self.app(environ, start_response)
 
 
+class OpenConnections:
+    """The connections a server has open, each as the socket now serving it (TLS-wrapped or not), so that
+    stopping can shut them all down and never wait on a silent client."""
+
+    def __init__(self) -> None:
+        self._sockets: dict = {}  # accepted socket -> the socket now serving it
+        self._lock = threading.Lock()
+
+    def add(self, raw) -> None:
+        with self._lock:
+            self._sockets[raw] = raw
+
+    def replace(self, raw, serving) -> None:
+        """``raw`` is now served through ``serving`` (wrapping a socket in TLS detaches the accepted one)."""
+        with self._lock:
+            if raw in self._sockets:
+                self._sockets[raw] = serving
+
+    def remove(self, raw) -> None:
+        with self._lock:
+            self._sockets.pop(raw, None)
+
+    def close_all(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets.values())
+        for connection in sockets:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 class _ConnectionThreadServer(ThreadedWSGIServer):
     """werkzeug's threaded server with the TLS handshake moved into each connection's thread."""
 
@@ -75,13 +107,11 @@ class _ConnectionThreadServer(ThreadedWSGIServer):
         self.ssl_context = tls  # werkzeug reads it for wsgi.url_scheme and for its TLS error handling
         self.daemon_threads = True
         self._handshake_timeout = handshake_timeout
-        self._connections: dict = {}  # accepted socket -> the socket now serving it (TLS-wrapped or not)
-        self._connections_lock = threading.Lock()
+        self.connections = OpenConnections()
 
     def process_request_thread(self, request, client_address) -> None:
         raw = request
-        with self._connections_lock:
-            self._connections[raw] = raw
+        self.connections.add(raw)
         try:
             if self.ssl_context is not None:
                 request.settimeout(self._handshake_timeout)
@@ -91,21 +121,10 @@ class _ConnectionThreadServer(ThreadedWSGIServer):
                     log.debug("TLS handshake with %s failed: %s", client_address, exc)
                     self.shutdown_request(request)
                     return
-                with self._connections_lock:  # wrapping detached the accepted socket
-                    self._connections[raw] = request
+                self.connections.replace(raw, request)
             super().process_request_thread(request, client_address)
         finally:
-            with self._connections_lock:
-                self._connections.pop(raw, None)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections.values())
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.connections.remove(raw)
 
 
 class Server:
@@ -136,4 +155,4 @@ class Server:
             self._server.shutdown()
             self._thread.join(timeout=5)
         self._server.server_close()
-        self._server.close_connections()
+        self._server.connections.close_all()

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .datadir import write_private
+
 VALIDITY = datetime.timedelta(days=30)
 RENEW_BEFORE = datetime.timedelta(days=1)
 DEFAULT_HOSTS = ("127.0.0.1", "localhost")
@@ -57,9 +59,9 @@ def ensure_certificate(directory: Path, hosts: Iterable[str] = DEFAULT_HOSTS) ->
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_path, key.private_bytes(
+    write_private(key_path, key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 
@@ -93,10 +95,3 @@ def _still_good(cert_path: Path, names: list) -> bool:
     return not basic.ca and remaining >= RENEW_BEFORE and set(sans) == set(names)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path``, owner-only, replacing it atomically."""
-    temporary = path.with_name(path.name + ".new")
-    fd = os.open(str(temporary), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(temporary, path)

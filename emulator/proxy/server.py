@@ -22,7 +22,7 @@ from werkzeug.wsgi import LimitedStream
 
 from ..core import public_urls
 from ..core.proxy_ca import RENEW_BEFORE, ProxyCA
-from ..core.serving import HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LOOPBACK, QuietRequestHandler
+from ..core.serving import HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LOOPBACK, OpenConnections, QuietRequestHandler
 from .routes import Route, Routes
 
 log = logging.getLogger("emulator.proxy")
@@ -160,36 +160,18 @@ class _ProxyTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def __init__(self, port: int, proxy: "ProxyServer") -> None:
         super().__init__((LOOPBACK, port), socketserver.BaseRequestHandler)
         self.proxy = proxy
-        self._connections: dict = {}
-        self._lock = threading.Lock()
+        self.connections = OpenConnections()
 
     def process_request_thread(self, request, client_address) -> None:
-        with self._lock:
-            self._connections[request] = request
+        self.connections.add(request)
         try:
-            self.proxy.serve_connection(request, client_address, self._track(request))
+            self.proxy.serve_connection(request, client_address,
+                                        lambda serving: self.connections.replace(request, serving))
         except Exception:  # one connection's failure must not reach the server loop
             log.exception("proxy connection from %s failed", client_address)
         finally:
-            with self._lock:
-                self._connections.pop(request, None)
+            self.connections.remove(request)
             self.shutdown_request(request)
-
-    def _track(self, raw) -> Callable:
-        def replaced(sock) -> None:
-            with self._lock:
-                if raw in self._connections:
-                    self._connections[raw] = sock
-        return replaced
-
-    def close_connections(self) -> None:
-        with self._lock:
-            connections = list(self._connections.values())
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class ProxyServer:
@@ -217,7 +199,7 @@ class ProxyServer:
             self._server.shutdown()
             self._thread.join(timeout=5)
         self._server.server_close()
-        self._server.close_connections()
+        self._server.connections.close_all()
 
     # ---- one connection ---------------------------------------------------------------------------
 

@@ -228,7 +228,7 @@ def test_stop_closes_open_connections_and_forgets_finished_ones(tmp_path):
     except (ConnectionResetError, ssl.SSLError):
         pass
     assert time.monotonic() - started < 10
-    assert len(server._server._connections) <= 1
+    assert len(server._server.connections._sockets) <= 1
     idle.close()
 
 
