@@ -29,6 +29,8 @@ READ_CHUNK = 1024 * 1024
 _DRAIN_LIMIT = 8 * 1024 * 1024
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _META_PREFIX = "x-ms-meta-"
+#: The most bytes of metadata (names and values of the x-ms-meta-* headers together) one item holds.
+MAX_METADATA_BYTES = 8 * 1024
 #: The most x-ms-range-get-content-md5 hashes (the services refuse larger ranges).
 _MAX_RANGE_MD5 = 4 * 1024 * 1024
 #: SAS response-header overrides (``rscc`` ...) and the headers they replace on a download.
@@ -70,9 +72,14 @@ class StorageRequest:
         return [(name, value) for name, (_, value) in self._headers.items() if name.startswith("x-ms-")]
 
     def metadata(self) -> dict:
-        """``x-ms-meta-*`` headers, names in the case the client sent them."""
-        return {sent[len(_META_PREFIX):]: value for name, (sent, value) in self._headers.items()
-                if name.startswith(_META_PREFIX)}
+        """``x-ms-meta-*`` headers, names in the case the client sent them; more than 8 KiB in all is
+        refused (400 MetadataTooLarge), as the services refuse it. Header text is decoded as latin-1,
+        so its length is its length on the wire."""
+        metadata = {sent[len(_META_PREFIX):]: value for name, (sent, value) in self._headers.items()
+                    if name.startswith(_META_PREFIX)}
+        if sum(len(name) + len(value) for name, value in metadata.items()) > MAX_METADATA_BYTES:
+            raise err.metadata_too_large(MAX_METADATA_BYTES)
+        return metadata
 
     @property
     def host(self) -> str:
