@@ -8,7 +8,10 @@ threads (``download_blob(max_concurrency=4)``). The same client code runs agains
 * the emulator's Blob endpoint (https), ``python -m emulator`` in its own process, as users run it;
 * Azurite's Blob service (http, the npm package ``azurite``), also in its own process, when
   ``azurite-blob`` is on PATH (otherwise the comparison is skipped, and the output says so);
-* ``shutil.copyfile`` of the same bytes on the same disk (the page cache): the machine's pace.
+* ``shutil.copyfile`` of the same bytes on the same disk (the page cache): the machine's pace;
+* a null server (``servers.py``: it drops what it receives and sends zeros, in Python like the
+  emulator), over https and http: for uploads, the client's own ceiling on this machine, which no
+  server can be measured above; for downloads, the cost of just moving the bytes.
 
 Each round measures the copy, the emulator and Azurite one after the other, so that a busy
 machine slows all three alike; figures are medians over the rounds, in MB/s, with the ratios the
@@ -33,7 +36,7 @@ from pathlib import Path
 from azure.storage.blob import BlobServiceClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import azurite_command, azurite_process, emulator_process  # noqa: E402
+from servers import azurite_command, azurite_process, emulator_process, null_blob_process  # noqa: E402
 
 MiB = 2 ** 20
 COPY_GOAL, AZURITE_GOAL = 0.3, 2.0
@@ -71,6 +74,8 @@ class Target:
 
     def check(self) -> None:
         """The bytes that went up are the bytes that came down, and both uploads are whole."""
+        if self.name.startswith("null"):
+            return
         assert self.single.get_blob_properties().size == self.blocks.get_blob_properties().size == self.size
         if digest(self.work / "down-{}.bin".format(self.name)) != digest(self.source):
             raise AssertionError("{}: the downloaded bytes differ from the uploaded ones".format(self.name))
@@ -109,25 +114,32 @@ def main(argv=None) -> int:
         with open(source, "wb") as f:
             for _ in range(size // MiB):
                 f.write(os.urandom(MiB))
-        with emulator_process(work / "emulator") as emu:
-            targets = [Target("emulator", emu.blob_connection_string, emu.ca_cert, source, work, block)]
-            with azurite_process() if use_azurite else contextlib.nullcontext() as az:
-                if az is not None:
-                    targets.append(Target("Azurite", az.blob_connection_string, True, source, work, block))
-                times = {(t.name, op): [] for t in targets for op in OPERATIONS}
-                copies = []
-                for _ in range(rounds):
-                    start = time.perf_counter()
-                    shutil.copyfile(source, work / "copy.bin")
-                    copies.append(time.perf_counter() - start)
-                    (work / "copy.bin").unlink()
-                    for operation in OPERATIONS:
-                        for target in targets:
-                            times[(target.name, operation)].append(target.run(operation))
-                for target in targets:
-                    target.check()
-                azurite_version = az.version if az is not None else None
+        from emulator.core.tls import ensure_certificate
+        certificate = ensure_certificate(work / "null-tls")
+        with emulator_process(work / "emulator") as emu, \
+                null_blob_process(size, certificate) as null_https, null_blob_process(size) as null_http, \
+                (azurite_process() if use_azurite else contextlib.nullcontext()) as az:
+            targets = [Target("emulator", emu.blob_connection_string, emu.ca_cert, source, work, block),
+                       Target("null https", null_https.blob_connection_string, str(certificate[0]), source, work,
+                              block),
+                       Target("null http", null_http.blob_connection_string, True, source, work, block)]
+            if az is not None:
+                targets.append(Target("Azurite", az.blob_connection_string, True, source, work, block))
+            times = {(t.name, op): [] for t in targets for op in OPERATIONS}
+            copies = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                shutil.copyfile(source, work / "copy.bin")
+                copies.append(time.perf_counter() - start)
+                (work / "copy.bin").unlink()
+                for operation in OPERATIONS:
+                    for target in targets:
+                        times[(target.name, operation)].append(target.run(operation))
+            for target in targets:
+                target.check()
+            azurite_version = az.version if az is not None else None
     copy_rate = rate(size, statistics.median(copies))
+    rates = {key: rate(size, statistics.median(values)) for key, values in times.items()}
     print("Blob endpoint, {} MiB of random bytes, {} round{} (medians), azure-storage-blob client".format(
         size // MiB, rounds, "s" if rounds > 1 else ""))
     print("  emulator: https, `python -m emulator` in its own process")
@@ -136,15 +148,19 @@ def main(argv=None) -> int:
     else:
         print("  Azurite comparison skipped: {}".format(
             "--no-azurite" if args.no_azurite else "azurite-blob is not on PATH (npm install -g azurite)"))
+    print("  null server: the same client against a server that only moves the bytes (https, http)")
     print("  {:40s} {:>9.1f} MB/s".format("shutil.copyfile, page cache (baseline)", copy_rate))
     for operation in OPERATIONS:
-        emulator_rate = rate(size, statistics.median(times[("emulator", operation)]))
-        line = "  {:40s} {:>9.1f} MB/s  emulator/copy {}".format(operation, emulator_rate,
-                                                                  verdict(emulator_rate / copy_rate, COPY_GOAL))
+        emulator_rate = rates[("emulator", operation)]
+        https, http = rates[("null https", operation)], rates[("null http", operation)]
+        print("  {:40s} {:>9.1f} MB/s  emulator/copy {}".format(operation, emulator_rate,
+                                                               verdict(emulator_rate / copy_rate, COPY_GOAL)))
+        line = "  {:40s} null server https {:.1f} MB/s (emulator at {:.2f}x of it), http {:.1f} MB/s".format(
+            "", https, emulator_rate / https, http)
         if use_azurite:
-            azurite_rate = rate(size, statistics.median(times[("Azurite", operation)]))
-            line += "  Azurite {:.1f} MB/s  emulator/Azurite {}".format(
-                azurite_rate, verdict(emulator_rate / azurite_rate, AZURITE_GOAL))
+            azurite_rate = rates[("Azurite", operation)]
+            line += "\n  {:40s} Azurite {:.1f} MB/s (at {:.2f}x of null http)  emulator/Azurite {}".format(
+                "", azurite_rate, azurite_rate / http, verdict(emulator_rate / azurite_rate, AZURITE_GOAL))
         print(line)
     return 0
 

@@ -6,6 +6,8 @@ The emulator runs as users run it, ``python -m emulator`` in its own process (``
    (``ShareFileClient.upload_file``, then with ``max_concurrency=4``) against ``shutil.copyfile`` of
    the same bytes on the same disk. Each round copies, then uploads both ways, so that a busy
    machine slows all alike: MB/s (median of the rounds) and the ratio upload / copy (goal >= 0.5).
+   The same uploads to a null server (``servers.py``: it drops what it receives) show the client's
+   own ceiling on this machine, which no server can be measured above.
 2. Time from calling ``jobs.begin_create`` to the job's executionState ``running`` (or later) as seen
    by polling ``jobs.get`` every 10 ms, for a trivial job on an idle one-node cluster: median of
    RUNS runs (goal < 1 s).
@@ -30,7 +32,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.storage.fileshare import ShareFileClient, ShareServiceClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import emulator_process  # noqa: E402
+from servers import AZURITE_ACCOUNT, AZURITE_KEY, emulator_process, null_blob_process  # noqa: E402
 
 POLL_SECONDS = 0.010
 RG, WS, EXP, SHARE = "benchrg", "benchws", "benchexp", "bench"
@@ -59,34 +61,43 @@ def bench_upload(emu, work: Path, size: int, rounds: int) -> None:
     ShareServiceClient.from_connection_string(emu.files_connection_string).create_share(SHARE)
     uploads = (("upload_file", "serial.bin", {}), ("upload_file max_concurrency=4", "parallel.bin",
                                                    {"max_concurrency": 4}))
-    clients = {name: ShareFileClient.from_connection_string(emu.files_connection_string, SHARE, name)
-               for _, name, _ in uploads}
+    with null_blob_process(size) as null:
+        null_url = null.blob_connection_string.rpartition("BlobEndpoint=")[2]
+        null_files = "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};FileEndpoint={}".format(
+            AZURITE_ACCOUNT, AZURITE_KEY, null_url)
+        clients = {(server, name): ShareFileClient.from_connection_string(connection, SHARE, name)
+                   for server, connection in (("emulator", emu.files_connection_string), ("null", null_files))
+                   for _, name, _ in uploads}
 
-    def upload(name: str, kwargs: dict) -> None:
-        with open(source, "rb") as data:
-            clients[name].upload_file(data, **kwargs)
+        def upload(server: str, name: str, kwargs: dict) -> None:
+            with open(source, "rb") as data:
+                clients[(server, name)].upload_file(data, **kwargs)
 
-    # A 128 MiB page-cache copy takes ~0.1 s: one sample is too noisy for a ratio, hence rounds,
-    # each measuring the copy and the uploads back to back.
-    copies, times = [], {label: [] for label, _, _ in uploads}
-    for _ in range(rounds):
-        copies.append(timed(lambda: shutil.copyfile(source, work / "copy.bin")))
-        (work / "copy.bin").unlink()
-        for label, name, kwargs in uploads:
-            times[label].append(timed(lambda: upload(name, kwargs)))
+        # A 128 MiB page-cache copy takes ~0.1 s: one sample is too noisy for a ratio, hence rounds,
+        # each measuring the copy and the uploads back to back.
+        copies, times = [], {(server, label): [] for server in ("emulator", "null") for label, _, _ in uploads}
+        for _ in range(rounds):
+            copies.append(timed(lambda: shutil.copyfile(source, work / "copy.bin")))
+            (work / "copy.bin").unlink()
+            for label, name, kwargs in uploads:
+                for server in ("emulator", "null"):
+                    times[(server, label)].append(timed(lambda: upload(server, name, kwargs)))
     for _, name, _ in uploads:
-        assert clients[name].get_file_properties().size == size
-        assert clients[name].download_file().readall() == source.read_bytes()
+        assert clients[("emulator", name)].get_file_properties().size == size
+        assert clients[("emulator", name)].download_file().readall() == source.read_bytes()
     copy_rate = throughput(size, statistics.median(copies))
     print("Files upload of {} MiB of random bytes, {} round{} (medians); the emulator in its own process".format(
         size // 2**20, rounds, "s" if rounds > 1 else ""))
     print("  shutil.copyfile on disk        {:8.1f} MB/s ({:.2f} s)".format(copy_rate, statistics.median(copies)))
     for label, _, _ in uploads:
-        seconds = statistics.median(times[label])
+        seconds = statistics.median(times[("emulator", label)])
         rate = throughput(size, seconds)
+        ceiling = throughput(size, statistics.median(times[("null", label)]))
         verdict = "meets" if rate / copy_rate >= UPLOAD_GOAL else "MISSES"
-        print("  {:30s} {:8.1f} MB/s ({:.2f} s)  ratio {:.2f} ({} goal >= {})".format(
-            label, rate, seconds, rate / copy_rate, verdict, UPLOAD_GOAL))
+        print("  {:30s} {:8.1f} MB/s ({:.2f} s)  ratio {:.2f} ({} goal >= {}); null server {:.1f} MB/s "
+              "(ratio {:.2f}, emulator at {:.2f}x of it)".format(label, rate, seconds, rate / copy_rate, verdict,
+                                                                 UPLOAD_GOAL, ceiling, ceiling / copy_rate,
+                                                                 rate / ceiling))
 
 
 def bench_job_start(emu, runs: int) -> None:

@@ -98,3 +98,79 @@ def _drain_output(process: subprocess.Popen) -> None:
             pass
 
     threading.Thread(target=drain, daemon=True).start()
+
+
+@contextlib.contextmanager
+def null_blob_process(size: int, certificate: Optional[tuple] = None) -> Iterator[types.SimpleNamespace]:
+    """A server that does no work at all: it reads and drops request bodies and answers ranged
+    GETs with ``size`` bytes of zeros, keep-alive, https with ``certificate``. Run against it, a
+    client shows its own ceiling: no server can be measured faster than that."""
+    command = [sys.executable, str(Path(__file__).resolve()), "null", str(size)] + [str(c) for c in certificate or ()]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline())
+        scheme = "https" if certificate else "http"
+        url = "{}://127.0.0.1:{}/{}".format(scheme, port, AZURITE_ACCOUNT)
+        yield types.SimpleNamespace(blob_connection_string="DefaultEndpointsProtocol={};AccountName={};AccountKey={};"
+                                    "BlobEndpoint={}".format(scheme, AZURITE_ACCOUNT, AZURITE_KEY, url))
+    finally:
+        _stop(process)
+
+
+def _serve_null(size: int, certificate: Optional[list]) -> None:
+    import socket
+    import ssl
+    context = None
+    if certificate:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*certificate)
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(listener.getsockname()[1], flush=True)
+    zeros = memoryview(bytes(min(size, 4 * 2 ** 20) or 1))
+    head = ("ETag: \"0x8D0\"\r\nLast-Modified: Wed, 02 Dec 2026 06:00:00 GMT\r\nx-ms-blob-type: BlockBlob\r\n"
+            "x-ms-version: 2026-10-06\r\nx-ms-request-id: 0\r\n")
+
+    def serve(connection) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if context is not None:
+                connection = context.wrap_socket(connection, server_side=True)
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            stream = connection.makefile("rb")
+            scratch = memoryview(bytearray(2 ** 20))
+            while True:
+                request = stream.readline().split()
+                if not request:
+                    return
+                headers = {}
+                for line in iter(stream.readline, b"\r\n"):
+                    if not line:
+                        return
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                left = int(headers.get("content-length", "0"))
+                while left > 0:
+                    got = stream.readinto(scratch[:min(left, len(scratch))])
+                    if not got:
+                        return
+                    left -= got
+                found = re.match(r"bytes=(\d+)-(\d+)", headers.get("x-ms-range") or headers.get("range") or "")
+                if request[0] == b"GET" and found:
+                    start, end = int(found.group(1)), min(int(found.group(2)), size - 1)
+                    length = end - start + 1
+                    connection.sendall("HTTP/1.1 206 Partial Content\r\n{}Content-Length: {}\r\nContent-Range: "
+                                       "bytes {}-{}/{}\r\n\r\n".format(head, length, start, end, size).encode())
+                    while length > 0:
+                        piece = zeros[:min(length, len(zeros))]
+                        connection.sendall(piece)
+                        length -= len(piece)
+                else:
+                    connection.sendall("HTTP/1.1 201 Created\r\n{}Content-Length: 0\r\n\r\n".format(head).encode())
+
+    while True:
+        connection, _ = listener.accept()
+        threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+
+if __name__ == "__main__" and len(sys.argv) >= 3 and sys.argv[1] == "null":
+    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
+    _serve_null(int(sys.argv[2]), sys.argv[3:5])

@@ -25,6 +25,7 @@ def test_blob_bench_runs_in_smoke_mode():
     for operation in ("Put Blob (one request)", "Put Block + Put Block List, 4 threads",
                       "ranged download_blob, 4 threads"):
         assert re.search(re.escape(operation) + r" +\d+\.\d MB/s  emulator/copy \d+\.\d\dx", output), output
+        assert re.search(re.escape(operation) + r".*\n +null server https \d+\.\d MB/s", output), output
     # Azurite beside it when it is installed, and a line saying so when it is not
     assert re.search(r"Azurite [\w.]+: http", output) or "Azurite comparison skipped" in output, output
 
