@@ -1,21 +1,34 @@
 """Benchmarks that cannot rot: each storage benchmark runs in its smoke mode (tiny data, one
-round) and prints its figures, so a change that breaks a benchmark fails here. The figures
-themselves are not checked: they depend on the machine."""
+round) and prints its figures, so a change that breaks a benchmark fails here. The command lines
+are the ones docs/benchmarks-storage.md shows under "Running them", with ``--smoke`` added. The
+figures themselves are not checked: they depend on the machine."""
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks-storage.md"
 
 
-def run_bench(name: str, *args: str) -> str:
+def documented_command(name: str) -> list:
+    """The command line for ``bench/<name>`` in the documentation's "Running them" block."""
+    block = DOC.read_text(encoding="utf-8").split("## Running them", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    for line in block.splitlines():
+        words = shlex.split(line)
+        if len(words) > 1 and words[1] == "bench/" + name:
+            return [sys.executable] + words[1:]
+    raise AssertionError("{} shows no command for bench/{}".format(DOC, name))
+
+
+def run_bench(name: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / name), "--smoke", *args], cwd=str(ROOT), env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(documented_command(name) + ["--smoke"], cwd=str(ROOT), env=env, capture_output=True,
+                            text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
