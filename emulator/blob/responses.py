@@ -11,7 +11,6 @@ import base64
 import hashlib
 from urllib.parse import unquote
 
-from ..core.storage_auth import DEFAULT_VERSION
 from ..core.storage_http import (FileStream, Reply, StorageRequest, content_md5, decode_base64_header, download_headers,
                                  int_query, meta_headers, range_reply, reply_from_open_file, request_range,
                                  resolve_range)
@@ -190,8 +189,8 @@ class BlobResponses:
         expected_md5 = content_md5(request)
         # Since 2019-02-02 the service answers a block's Content-MD5 only when the request sent one
         # (to check it): hashing every block for nothing was a third of the block upload's cost.
-        version = request.header("x-ms-version") or DEFAULT_VERSION
-        hashing = expected_md5 is not None or version < "2019-02-02"
+        version = request.header("x-ms-version")   # none (a plain SAS request): the current behaviour
+        hashing = expected_md5 is not None or bool(version and version < "2019-02-02")
         body = request.body()
         digest = {}
 

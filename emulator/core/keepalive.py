@@ -25,9 +25,14 @@ from typing import Optional
 from werkzeug.serving import WSGIRequestHandler
 
 #: The most request-body bytes left unread by an application that are read and dropped to keep
-#: the connection; past that the connection is closed after the answer.
-DRAIN_LIMIT = 8 * 1024 * 1024
+#: the connection (as much as a refused 4 MiB Put Range or block, many times over); past that the
+#: connection is closed after the answer.
+DRAIN_LIMIT = 64 * 1024 * 1024
 _SCRATCH = 256 * 1024
+
+
+class _ClientGone(Exception):
+    """Writing the answer failed: the client closed or reset the connection."""
 
 
 class RequestBody(io.RawIOBase):
@@ -121,14 +126,11 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
                     data = data[:state["left"]]
                 state["left"] -= len(data)
             if data:
-                if state["chunked"]:
-                    self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
-                else:
-                    self.wfile.write(data)
+                self._send(b"%x\r\n" % len(data) + data + b"\r\n" if state["chunked"] else data)
 
         try:
             self._execute(write, start_response, state)
-        except (ConnectionError, socket.timeout) as exc:
+        except (_ClientGone, ConnectionError, socket.timeout) as exc:
             self.close_connection = True
             self.connection_dropped(exc, environ)
         except Exception as exc:  # the application failed: answer 500 if nothing was sent yet
@@ -144,7 +146,8 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
                     self.wfile.write(b"Internal Server Error")
                 except OSError:
                     pass
-            self.server.log("error", "Error on request %s %s: %r", self.command, self.path, exc)
+            # Never the query: it may hold a SAS signature.
+            self.log("error", "error on request %s %s: %r", self.command, self.path.partition("?")[0], exc)
         if self.close_connection:
             self._linger()
 
@@ -156,7 +159,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             if not state["sent"]:
                 write(b"")
             if state["chunked"]:
-                self.wfile.write(b"0\r\n\r\n")
+                self._send(b"0\r\n\r\n")
             if state["left"]:  # fewer bytes than declared: the client must not wait for the rest
                 self.close_connection = True
         finally:
@@ -165,6 +168,12 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         body = self._request_body
         if body is not None and not self.close_connection and not body.drain(DRAIN_LIMIT):
             self.close_connection = True
+
+    def _send(self, data) -> None:
+        try:
+            self.wfile.write(data)
+        except OSError as exc:  # the client went away (a reset, TLS EOF): not the application's fault
+            raise _ClientGone() from exc
 
     def _send_head(self, environ, state) -> None:
         code_text, _, message = state["status"].partition(" ")
@@ -188,7 +197,10 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             self.close_connection = True
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
+        try:
+            self.end_headers()
+        except OSError as exc:
+            raise _ClientGone() from exc
         state["sent"] = True
 
     def _linger(self) -> None:

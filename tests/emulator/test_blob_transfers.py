@@ -79,3 +79,42 @@ def test_put_block_answers_content_md5_only_when_the_request_sends_one(emulator,
     blob.stage_block("c", block, validate_content=True)
     blob.commit_block_list(["a", "c"])
     assert blob.download_blob().readall() == block + block
+
+
+def test_an_upload_cut_short_stores_nothing_and_leaves_no_thread(emulator, container, monkeypatch):
+    import socket
+    import threading
+    import time
+
+    from emulator.core import serving
+
+    objects = emulator.data_dir / "blob" / "objects"
+    container.upload_blob("kept.bin", b"kept")
+    before = set(os.listdir(objects))
+    handled = []   # connections accepted from now on, once the server is done with them
+    real = serving._ConnectionThreadServer.process_request_thread
+
+    def recording(self, request, client_address):
+        try:
+            return real(self, request, client_address)
+        finally:
+            handled.append(client_address)
+
+    monkeypatch.setattr(serving._ConnectionThreadServer, "process_request_thread", recording)
+    parts = urlsplit(emulator.blob_url)
+    context = ssl.create_default_context(cafile=emulator.ca_cert)
+    length = PIPELINE_MIN + 2 * MiB
+    target = "/{}/data/cut.bin?{}".format(emulator.account_name, sas(emulator))
+    head = ("PUT {} HTTP/1.1\r\nHost: {}\r\nx-ms-version: 2026-10-06\r\nx-ms-blob-type: BlockBlob\r\n"
+            "Content-Length: {}\r\n\r\n".format(target, parts.netloc, length)).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+            tls.sendall(head + os.urandom(length // 2))  # half the body, then hang up
+    deadline = time.monotonic() + 60
+    while not handled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert handled, "the server never finished with the cut connection"
+    assert not any(t.name == "storage-copy" for t in threading.enumerate())
+    assert not container.get_blob_client("cut.bin").exists()
+    assert set(os.listdir(objects)) == before
+    assert container.get_blob_client("kept.bin").download_blob().readall() == b"kept"
