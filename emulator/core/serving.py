@@ -16,7 +16,9 @@ import threading
 from pathlib import Path
 from typing import Callable, Optional
 
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.serving import ThreadedWSGIServer
+
+from .keepalive import KeepAliveRequestHandler
 
 from .draining import draining
 
@@ -37,8 +39,9 @@ def redact(text: str) -> str:
     return _SECRET_QUERY.sub(r"\1=REDACTED", text)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Request log lines go to the ``emulator.http`` logger at DEBUG, with signatures removed."""
+class _QuietHandler(KeepAliveRequestHandler):
+    """Request log lines go to the ``emulator.http`` logger at DEBUG, with signatures removed;
+    connections stay open between requests (``keepalive``)."""
 
     def log(self, type: str, message: str, *args) -> None:  # noqa: A002 (werkzeug's name)
         log.debug(redact(message % args))

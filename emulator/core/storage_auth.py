@@ -3,7 +3,9 @@
 * SharedKey (``Authorization: SharedKey account:signature``): the string-to-sign is recomputed
   exactly as the azure-storage-* 12.x SDKs (and the legacy 2.x ones) build it, plus the few
   variants other conforming clients produce (plain ``sorted()`` header order, the ``Range``
-  header signed, the decoded path), and compared in constant time. The same for every service.
+  header signed), and compared in constant time. The same for every service. The canonicalised
+  resource is the URL path exactly as sent (percent-encoded), as the service and Azurite sign it:
+  a signature for blob ``a b`` (``a%20b``) does not hold for blob ``a%20b`` (``a%2520b``).
 * Service SAS (``sv, sr, sp, se, st, sip, spr, rscc..., sig`` in the query): the checks every
   service makes are here; what differs per service (the ``sr`` values, the permission letters,
   the string-to-sign's fields by version) is a ``SasRules`` each service passes in. Account SAS,
@@ -22,7 +24,6 @@ import email.utils
 import hashlib
 import hmac
 import ipaddress
-import itertools
 import re
 from dataclasses import dataclass, field
 from functools import cmp_to_key
@@ -37,6 +38,18 @@ DEFAULT_VERSION = "2026-10-06"
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=15)
 #: The first REST version of the storage services; older or malformed x-ms-version values are refused.
 FIRST_VERSION = "2014-02-14"
+#: The service versions a SAS may be signed for (``sv``): the storage services' published REST
+#: versions from FIRST_VERSION up to DEFAULT_VERSION, whose string-to-sign layouts the SAS rules
+#: know. The 12.x SDKs sign their own x-ms-version (2019-02-02 on); the service's own download
+#: links carried 2016-05-31 and 2018-03-28. Any other sv (a future version, a made-up date,
+#: garbage) is refused, as the service refuses a version it does not implement.
+SAS_VERSIONS = frozenset((
+    "2014-02-14", "2015-02-21", "2015-04-05", "2015-07-08", "2015-12-11", "2016-05-31", "2017-04-17", "2017-07-29",
+    "2017-11-09", "2018-03-28", "2018-11-09", "2019-02-02", "2019-07-07", "2019-10-10", "2019-12-12", "2020-02-10",
+    "2020-04-08", "2020-06-12", "2020-08-04", "2020-10-02", "2020-12-06", "2021-02-12", "2021-04-10", "2021-06-08",
+    "2021-08-06", "2021-10-04", "2021-12-02", "2022-11-02", "2023-01-03", "2023-05-03", "2023-08-03", "2023-11-03",
+    "2024-05-04", "2024-08-04", "2024-11-04", "2025-01-05", "2025-05-05", "2025-07-05", "2025-11-05", "2026-02-06",
+    "2026-04-06", "2026-06-06", DEFAULT_VERSION))
 
 _SIGNED_HEADERS = ("content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
                    "if-modified-since", "if-match", "if-none-match", "if-unmodified-since")
@@ -169,13 +182,11 @@ def _shared_key_candidates(request, account: str) -> Iterator[str]:
     if request.header("range"):
         ranges.append(request.header("range"))
     x_ms = list(request.x_ms_headers())
-    resources = ["/" + account + request.raw_path]
-    if unquote(request.raw_path) != request.raw_path:
-        resources.append("/" + account + unquote(request.raw_path))
+    resource = "/" + account + request.raw_path   # as sent: never the decoded path
     query = _canonical_query(request.query_pairs)
     for order in _header_orders(x_ms):  # lazily: the collation is only computed if needed
         headers_text = "".join("{}:{}\n".format(n, v) for n, v in order)
-        for resource, byte_range in itertools.product(resources, ranges):
+        for byte_range in ranges:
             yield "{}\n{}{}\n{}{}{}".format(request.method, fixed_text, byte_range, headers_text, resource, query)
 
 
@@ -367,6 +378,11 @@ class StorageAuthenticator:
         for required in ("sv", "sr", "sp", "se"):
             if not values.get(required):
                 raise err.authentication_failed("The SAS is missing the mandatory field '{}'.".format(required))
+        if values["sv"] not in SAS_VERSIONS:
+            raise err.authentication_failed(
+                "The SAS is signed for service version sv='{}', which this emulator does not implement; sign it "
+                "for a published version from {} to {} (the SDKs' default is fine).".format(
+                    values["sv"][:32], FIRST_VERSION, DEFAULT_VERSION))
         resource = values["sr"]
         item, whole = rules.words.get("item", "item"), rules.words.get("container", "container")
         if resource not in (rules.item, rules.container):

@@ -89,6 +89,12 @@ def request_body_too_large(limit: int) -> StorageError:
                                                     "permissible limit.", {"MaxLimit": str(limit)})
 
 
+def metadata_too_large(limit: int) -> StorageError:
+    return StorageError(400, "MetadataTooLarge", "The size of the specified metadata exceeds the maximum size "
+                                                 "permitted.", {"Reason": "Metadata names and values together are "
+                                                                          "at most {} bytes.".format(limit)})
+
+
 def incomplete_body() -> StorageError:
     return StorageError(400, "InvalidInput", "The request body is shorter than its Content-Length or range.")
 

@@ -13,7 +13,9 @@ import binascii
 import hashlib
 import logging
 import os
+import queue
 import re
+import threading
 import uuid
 from http import HTTPStatus
 from typing import Callable, Iterable, Optional, Union
@@ -26,9 +28,13 @@ from .storage_auth import DEFAULT_VERSION, Grant, StorageAuthenticator, check_ve
 log = logging.getLogger("emulator.storage")
 
 READ_CHUNK = 1024 * 1024
+#: Bodies larger than this are hashed and written on a second thread while the next piece arrives.
+PIPELINE_MIN = 2 * READ_CHUNK
 _DRAIN_LIMIT = 8 * 1024 * 1024
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _META_PREFIX = "x-ms-meta-"
+#: The most bytes of metadata (names and values of the x-ms-meta-* headers together) one item holds.
+MAX_METADATA_BYTES = 8 * 1024
 #: The most x-ms-range-get-content-md5 hashes (the services refuse larger ranges).
 _MAX_RANGE_MD5 = 4 * 1024 * 1024
 #: SAS response-header overrides (``rscc`` ...) and the headers they replace on a download.
@@ -70,9 +76,14 @@ class StorageRequest:
         return [(name, value) for name, (_, value) in self._headers.items() if name.startswith("x-ms-")]
 
     def metadata(self) -> dict:
-        """``x-ms-meta-*`` headers, names in the case the client sent them."""
-        return {sent[len(_META_PREFIX):]: value for name, (sent, value) in self._headers.items()
-                if name.startswith(_META_PREFIX)}
+        """``x-ms-meta-*`` headers, names in the case the client sent them; more than 8 KiB in all is
+        refused (400 MetadataTooLarge), as the services refuse it. Header text is decoded as latin-1,
+        so its length is its length on the wire."""
+        metadata = {sent[len(_META_PREFIX):]: value for name, (sent, value) in self._headers.items()
+                    if name.startswith(_META_PREFIX)}
+        if sum(len(name) + len(value) for name, value in metadata.items()) > MAX_METADATA_BYTES:
+            raise err.metadata_too_large(MAX_METADATA_BYTES)
+        return metadata
 
     @property
     def host(self) -> str:
@@ -191,25 +202,92 @@ class RequestBody:
 
     def copy_to(self, fd: int, limit: int, on_data: Optional[Callable[[memoryview], None]] = None) -> int:
         """Write the rest of the body to ``fd``; returns its length. Longer than ``limit`` is
-        refused with 413; a body shorter than its Content-Length with 400."""
+        refused with 413; a body shorter than its Content-Length with 400.
+
+        ``on_data`` (a hash's ``update``) sees every piece before it is written. For a large body
+        the hashing and writing run on a second thread while this one receives the next piece
+        (TLS decryption, the hash and the write all release the GIL), so a hashed upload costs
+        about the slower of receiving and hashing, not their sum."""
         if self._left is not None and self._left > limit:
             raise err.request_body_too_large(limit)
         expected = self._left
-        buffer = memoryview(bytearray(READ_CHUNK))
-        total = 0
-        while True:
-            n = self.readinto(buffer)
-            if not n:
-                break
-            total += n
-            if total > limit:
-                raise err.request_body_too_large(limit)
-            if on_data is not None:
-                on_data(buffer[:n])
-            write_all(fd, buffer[:n])
+        if on_data is not None and (expected is None or expected > PIPELINE_MIN):
+            total = _PipelinedCopy(fd, on_data).run(self, limit)
+        else:
+            buffer = memoryview(bytearray(READ_CHUNK))
+            total = 0
+            while True:
+                n = self.readinto(buffer)
+                if not n:
+                    break
+                total += n
+                if total > limit:
+                    raise err.request_body_too_large(limit)
+                if on_data is not None:
+                    on_data(buffer[:n])
+                write_all(fd, buffer[:n])
         if expected is not None and total < expected:
             raise err.incomplete_body()
         return total
+
+
+class _PipelinedCopy:
+    """Receive into one buffer while a worker thread hashes and writes the one before."""
+
+    def __init__(self, fd: int, on_data: Callable[[memoryview], None]) -> None:
+        self._fd, self._on_data = fd, on_data
+        self._free: "queue.Queue" = queue.Queue()
+        self._full: "queue.Queue" = queue.Queue()
+        for _ in range(3):
+            self._free.put(memoryview(bytearray(READ_CHUNK)))
+        self._failure: Optional[BaseException] = None
+
+    def _work(self) -> None:
+        while True:
+            item = self._full.get()
+            if item is None:
+                return
+            buffer, n = item
+            try:
+                if self._failure is None:
+                    self._on_data(buffer[:n])
+                    write_all(self._fd, buffer[:n])
+            except BaseException as exc:  # handed to the receiving thread
+                self._failure = exc
+            self._free.put(buffer)
+
+    def run(self, body: "RequestBody", limit: int) -> int:
+        worker = threading.Thread(target=self._work, name="storage-copy", daemon=True)
+        worker.start()
+        total = 0
+        try:
+            while self._failure is None:
+                buffer = self._free.get()
+                n = _fill(body, buffer)
+                if not n:
+                    self._free.put(buffer)
+                    break
+                total += n
+                if total > limit:
+                    raise err.request_body_too_large(limit)
+                self._full.put((buffer, n))
+        finally:
+            self._full.put(None)
+            worker.join()
+        if self._failure is not None:
+            raise self._failure
+        return total
+
+
+def _fill(body: "RequestBody", buffer: memoryview) -> int:
+    """Read into ``buffer`` until it is full or the body ends (TLS hands over one record a read)."""
+    filled = 0
+    while filled < len(buffer):
+        n = body.readinto(buffer[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
 
 
 def write_all(fd: int, data) -> None:

@@ -39,10 +39,15 @@ print("Final Results: done")
 # ---- helpers (also used by test_restart.py and test_cli.py) ---------------------------------------
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
-    """Poll ``predicate`` until it returns something truthy; that value is returned."""
+    """Poll ``predicate`` until it returns something truthy; that value is returned. A predicate that
+    raises LookupError (an output file not listed yet: a job is "running" before its process has
+    made stdout.txt) has simply not seen it yet."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except LookupError:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
