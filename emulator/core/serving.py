@@ -20,8 +20,6 @@ from werkzeug.serving import ThreadedWSGIServer
 
 from .keepalive import KeepAliveRequestHandler
 
-from .draining import draining
-
 LOOPBACK = "127.0.0.1"
 #: The environ key holding the request's headers as sent: ``[(name, value), ...]``.
 RAW_HEADERS = "emulator.raw_headers"
@@ -148,7 +146,7 @@ class Server:
         self._thread: Optional[threading.Thread] = None
 
     def serve(self, app: Callable) -> None:
-        self._app.app = draining(app)
+        self._app.app = app
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="emulator-" + self.url, daemon=True)
         self._thread.start()

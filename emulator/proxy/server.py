@@ -14,11 +14,8 @@ import socket
 import socketserver
 import ssl
 import threading
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable, Optional
-
-from werkzeug.wsgi import LimitedStream
 
 from ..core import public_urls
 from ..core.proxy_ca import RENEW_BEFORE, ProxyCA
@@ -50,107 +47,16 @@ class _TunnelEndpoint:
 
 
 class _TunnelHandler(QuietRequestHandler):
-    """werkzeug's request parsing and WSGI environ, with HTTP/1.1 keep-alive, which clients use on a tunnel.
+    """The loopback endpoints' request handler (werkzeug's parsing, HTTP/1.1 keep-alive, which clients use on a
+    tunnel: core/keepalive.py), with each request marked as having come in through the proxy for its host, so
+    that the URLs it is answered with name that host (core/public_urls.py)."""
 
-    werkzeug's own ``run_wsgi`` closes every connection (http.server does not drain an unread body before
-    the next request line, and werkzeug drains the socket after each answer). Here each body is a
-    ``LimitedStream`` of its Content-Length, and what the application left of it is read before the next
-    request; a chunked body, a failure midway or ``Connection: close`` end the connection instead.
-    """
-
-    protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
 
     def make_environ(self):
         environ = super().make_environ()
         environ[public_urls.ENVIRON_KEY] = self.server.server_address[0]
-        if not environ.get("wsgi.input_terminated"):  # not chunked: the body is exactly Content-Length bytes
-            try:
-                length = max(0, int(environ.get("CONTENT_LENGTH") or 0))
-            except ValueError:
-                length, self.close_connection = 0, True
-            environ["wsgi.input"] = LimitedStream(self.rfile, length)
         return environ
-
-    def run_wsgi(self) -> None:
-        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self.environ = environ = self.make_environ()
-        keep_alive = (not self.close_connection and self.request_version == "HTTP/1.1"
-                      and isinstance(environ["wsgi.input"], LimitedStream))
-        response = _Response(self, environ["REQUEST_METHOD"], keep_alive)
-        try:
-            result = self.server.app(environ, response.start)
-            try:
-                for data in result:
-                    response.write(data)
-                response.end()
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-            if keep_alive:
-                environ["wsgi.input"].exhaust()  # what the application did not read of the body
-        except (OSError, ValueError) as exc:  # the client went away, timed out, or sent a body short
-            log.debug("proxy tunnel to %s: %s", self.server.server_address[0], exc)
-            self.close_connection = True
-        except Exception:  # a bug in an application: answer 500 if nothing was sent yet, and close
-            log.exception("internal error serving %s %s", self.command, self.path)
-            self.close_connection = True
-            if not response.started:
-                response.keep_alive = False
-                response.start("500 Internal Server Error", [("Content-Length", "0")])
-                response.end()
-        if not keep_alive:
-            self.close_connection = True
-
-
-class _Response:
-    """One answer written as HTTP/1.1: the application's headers, chunked when it gives no length."""
-
-    def __init__(self, handler: BaseHTTPRequestHandler, method: str, keep_alive: bool) -> None:
-        self.handler, self.method, self.keep_alive = handler, method, keep_alive
-        self.status: Optional[str] = None
-        self.headers: list = []
-        self.started = self.chunked = False
-
-    def start(self, status: str, headers: list, exc_info=None) -> Callable:
-        if exc_info and self.started:
-            raise exc_info[1].with_traceback(exc_info[2])
-        self.status, self.headers = status, headers
-        return self.write
-
-    def _send_head(self) -> None:
-        code, _, reason = self.status.partition(" ")
-        handler = self.handler
-        handler.send_response(int(code), reason)
-        names = set()
-        for name, value in self.headers:
-            handler.send_header(name, value)
-            names.add(name.lower())
-        if ("content-length" not in names and self.method != "HEAD" and int(code) >= 200
-                and int(code) not in (204, 304)):
-            self.chunked = True
-            handler.send_header("Transfer-Encoding", "chunked")
-        if not self.keep_alive:
-            handler.send_header("Connection", "close")
-        handler.end_headers()
-        self.started = True
-
-    def write(self, data: bytes) -> None:
-        if not self.started:
-            self._send_head()
-        if data:
-            if self.chunked:
-                self.handler.wfile.write(b"%x\r\n" % len(data))
-            self.handler.wfile.write(data)
-            if self.chunked:
-                self.handler.wfile.write(b"\r\n")
-
-    def end(self) -> None:
-        if not self.started:
-            self._send_head()
-        if self.chunked:
-            self.handler.wfile.write(b"0\r\n\r\n")
 
 
 class _ProxyTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
