@@ -1,7 +1,8 @@
-"""Benchmarks that cannot rot: each storage benchmark runs in its smoke mode (tiny data, one
-round) and prints its figures, so a change that breaks a benchmark fails here. The command lines
-are the ones docs/benchmarks-storage.md shows under "Running them", with ``--smoke`` added. The
-figures themselves are not checked: they depend on the machine."""
+"""Benchmarks that cannot rot: every bench/*.py runs in its smoke mode (tiny data, one short run) and prints
+its figure lines, so that a benchmark broken by a later change fails here rather than on the day someone
+measures. The storage benchmarks' command lines are the ones docs/benchmarks-storage.md shows under "Running
+them", with ``--smoke`` added; the training benchmarks run on the small MNIST subset. Figures from a smoke run
+mean nothing: only that each prints its figure lines and exits 0 is checked."""
 from __future__ import annotations
 
 import os
@@ -11,14 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from doc_blocks import code_block
+
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks-storage.md"
+DOC = "docs/benchmarks-storage.md"
 
 
 def documented_command(name: str) -> list:
     """The command line for ``bench/<name>`` in the documentation's "Running them" block."""
-    block = DOC.read_text(encoding="utf-8").split("## Running them", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
-    for line in block.splitlines():
+    for line in code_block(DOC, "Running them", "sh").splitlines():
         words = shlex.split(line)
         if len(words) > 1 and words[1] == "bench/" + name:
             return [sys.executable] + words[1:]
@@ -47,3 +51,23 @@ def test_emulator_bench_runs_in_smoke_mode():
     output = run_bench("emulator_bench.py")
     assert re.search(r"upload_file +\d+\.\d MB/s .* ratio \d+\.\d\d", output), output
     assert re.search(r"begin_create -> running +median \d+\.\d+ s", output), output
+
+
+# the training benchmarks -> lines their smoke run must print (regexes)
+TRAINING = {
+    "convert_bench.py": [r"Outputs byte-identical on the slice \(all three\): yes", r"Speedup vs installer loop: "],
+    "sample_bench.py": [r"ratio script / bare: \d+\.\d+x", r"1 epochs: test error \d+\.\d+%"],
+    "distributed_bench.py": [r"2 nodes x 1 thread :\s+\d+\.\d+ samples/s", r"communication share of the 2-node epoch"],
+    "quickstart_bench.py": [r"quickstart\.py:\s+\d+\.\d+ s\s+overhead", r"quickstart_azureml\.py:\s+\d+\.\d+ s"],
+    "preemption_bench.py": [r"cost of one preemption: [+-]\d+\.\d+ s .* same test error: True"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(TRAINING))
+def test_training_bench_runs_in_smoke_mode(script, tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--smoke"], cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:]
+    for pattern in TRAINING[script]:
+        assert re.search(pattern, result.stdout), "{} printed no line matching {!r}:\n{}".format(
+            script, pattern, result.stdout[-3000:])
