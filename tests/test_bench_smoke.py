@@ -17,16 +17,15 @@ import pytest
 from doc_blocks import code_block
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = "docs/benchmarks-storage.md"
 
 
 def documented_command(name: str) -> list:
     """The command line for ``bench/<name>`` in the documentation's "Running them" block."""
-    for line in code_block(DOC, "Running them", "sh").splitlines():
+    for line in code_block("docs/benchmarks-storage.md", "Running them", "sh").splitlines():
         words = shlex.split(line)
         if len(words) > 1 and words[1] == "bench/" + name:
             return [sys.executable] + words[1:]
-    raise AssertionError("{} shows no command for bench/{}".format(DOC, name))
+    raise AssertionError("docs/benchmarks-storage.md shows no command for bench/{}".format(name))
 
 
 def run_bench(name: str) -> str:
