@@ -29,8 +29,8 @@ from batchai_quickstart.mnist import prepare_mnist
 
 SUBSET = ROOT / "tests" / "data" / "mnist-small"
 CLIENT = ROOT / "tests" / "tutorial_2017_client.py"
-#: The tutorial's command line has no --epochs, so ConvNet_MNIST.py would train its default 40 epochs: about
-#: a minute of CPU on the 2,000-image subset, where one epoch checks the same path in seconds.
+#: The tutorial's command line has no --epochs, so ConvNet_MNIST.py trains its default 40 epochs: 7 minutes
+#: measured on the 2,000-image subset (2.2% test error) on 2 busy cores, where one epoch checks the same path.
 EXTRA_ARGS = "--epochs 1"
 README_OUTPUT = re.compile(r"A run \(`tests/test_tutorial_2017.py`.*?\n```\n(.*?)```", re.S)
 
