@@ -15,6 +15,8 @@ RUN_BY = {
     ("README.md", "Two commands", "sh", 0): ".ci/run",
     ("README.md", "Two commands", "sh", 1): ".ci/run",
     ("README.md", "Copying one step", "python", 0): "tests/test_docs.py",
+    ("README.md", "Run the 2017 tutorial as printed", "sh", 0): "tests/test_tutorial_2017.py",
+    ("README.md", "Run the 2017 tutorial as printed", "sh", 1): "tests/test_tutorial_2017.py",
     ("docs/azure-ad.md", "Python, with azure-identity, straight to the emulator", "python", 0):
         "tests/emulator/test_aad.py",
     ("docs/azure-ad.md", "Unchanged code and the Azure CLI, through the proxy", "sh", 0): "tests/emulator/test_aad_cli.py",
