@@ -16,6 +16,8 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from .azureml_config import AzureMLConfig
 
 LOCAL_POLLING_INTERVAL = 0.05  # the emulator's long-running operations end in milliseconds
+# Where Azure sends no Retry-After on a long-running operation: as quickstart.py (see clients.py).
+AZURE_POLLING_INTERVAL = 2.0
 
 
 @dataclass
@@ -79,6 +81,7 @@ def create_azure_azureml_clients(config: AzureMLConfig) -> AzureMLClients:
     else:
         credential = DefaultAzureCredential()
     return AzureMLClients(
-        resource=ResourceManagementClient(credential, config.subscription_id),
-        ml=MLClient(credential, config.subscription_id, config.resource_group, config.workspace),
+        resource=ResourceManagementClient(credential, config.subscription_id, polling_interval=AZURE_POLLING_INTERVAL),
+        ml=MLClient(credential, config.subscription_id, config.resource_group, config.workspace,
+                    polling_interval=AZURE_POLLING_INTERVAL),
     )

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from typing import Iterator, Optional, Tuple
 
-from azure.core.exceptions import ClientAuthenticationError
-
-from .azure_errors import SIGN_IN_EXPLANATION
+from .azure_errors import explain_sign_in_error
 
 PROVIDER_CODES = {"MissingSubscriptionRegistration", "NoRegisteredProviderFound", "SubscriptionNotRegistered",
                   "ResourceProviderNotRegistered"}
@@ -38,8 +36,9 @@ def _codes_and_messages(error: BaseException) -> Iterator[Tuple[str, str]]:
 
 
 def explain_azureml_error(error: BaseException) -> Optional[str]:
-    if isinstance(error, ClientAuthenticationError) and getattr(error, "response", None) is None:
-        return SIGN_IN_EXPLANATION.format(reason=str(error.message or error).splitlines()[0])
+    sign_in = explain_sign_in_error(error)
+    if sign_in:
+        return sign_in
     for code, message in _codes_and_messages(error):
         lowered = message.lower()
         if code in PROVIDER_CODES:

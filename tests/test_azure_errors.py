@@ -91,3 +91,25 @@ def test_a_failed_sign_in_is_explained_in_one_line():
     assert explanation and "\n" not in explanation
     assert explanation.startswith("could not sign in to Azure (DefaultAzureCredential failed")
     assert "[azure]" in explanation and "az login" in explanation
+
+
+@pytest.mark.parametrize("message, setting", [
+    ("Authentication failed: AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the "
+     "request is the client secret value, not the client secret ID, for a secret added to app 'c'.", "[azure] secret"),
+    ("Authentication failed: AADSTS700016: Application with identifier 'c' was not found in the directory 't'. This "
+     "can happen if the application has not been installed.", "[azure] client_id"),
+    ("Authentication failed: Unable to get authority configuration for https://login.microsoftonline.com/t. "
+     "Authority would typically be in a format of ...", "[azure] token_uri"),
+])
+def test_a_refused_service_principal_names_the_setting_to_fix(message, setting):
+    """What azure-identity raises for Azure AD's answers (as the emulator's Azure AD gives them, see
+    tests/test_quickstart_azure_target_e2e.py): one line naming the [azure] key, with the AADSTS code."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from batchai_quickstart.azureml_errors import describe_azureml_error
+
+    error = ClientAuthenticationError(message)
+    explanation = explain_azure_error(error)
+    assert explanation.startswith("could not sign in to Azure: ") and setting in explanation
+    assert "\n" not in explanation and describe_azureml_error(error) == explanation
+    assert ("AADSTS" in message) == ("(AADSTS" in explanation)

@@ -23,6 +23,8 @@ RUN_BY = {
     ("docs/any-azure-client.md", "Point one shell at it", "sh", 0): "tests/emulator/test_proxy.py",
     ("docs/any-azure-client.md", "Point one shell at it", "python", 0): "tests/emulator/test_proxy.py",
     ("docs/benchmarks-storage.md", "Running them", "sh", 0): "tests/test_bench_smoke.py",
+    ("docs/azure-target.md", "Offline, through the emulator's proxy", "sh", 0):
+        "tests/test_quickstart_azure_target_e2e.py",
     ("docs/azureml-assets.md", "Try it", "python", 0): "tests/test_azureml_assets.py",
     ("docs/azureml.md", "The same quickstart on Azure Machine Learning", "sh", 0):
         "tests/test_quickstart_azureml_e2e.py",
