@@ -22,6 +22,7 @@ RUN_BY = {
     ("docs/azure-ad.md", "Unchanged code and the Azure CLI, through the proxy", "sh", 0): "tests/emulator/test_aad_cli.py",
     ("docs/any-azure-client.md", "Point one shell at it", "sh", 0): "tests/emulator/test_proxy.py",
     ("docs/any-azure-client.md", "Point one shell at it", "python", 0): "tests/emulator/test_proxy.py",
+    ("docs/any-azure-client.md", "Java", "sh", 0): "tests/emulator/test_proxy.py",
     ("docs/benchmarks-storage.md", "Running them", "sh", 0): "tests/test_bench_smoke.py",
     ("docs/azure-target.md", "Offline, through the emulator's proxy", "sh", 0):
         "tests/test_quickstart_azure_target_e2e.py",

@@ -8,6 +8,7 @@ import http.client
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -424,3 +425,20 @@ print(files.get_file_to_bytes("tutorial", "mnistcntksample", "a.txt").content.de
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["/subscriptions/{}/resourceGroups/oldrg".format(proxied.subscription_id),
                                         "False", "['tutorial']", "hello 2017"]
+
+
+@pytest.mark.skipif(not (shutil.which("java") and shutil.which("keytool")), reason="no JDK (java, keytool) here")
+def test_docs_java_commands_reach_management_azure_com(proxied, tmp_path):
+    """docs/any-azure-client.md's Java commands as written, with a small program in place of app.jar."""
+    commands = code_block("docs/any-azure-client.md", "Java", "sh")
+    assert commands.rstrip().endswith("-jar app.jar"), commands
+    program = ROOT / "tests" / "data" / "java" / "ListGroups.java"
+    env = dict(os.environ, PROXY_CA_BUNDLE=proxied.proxy_ca_bundle,
+               PROXY_PORT=proxied.https_proxy.rsplit(":", 1)[1], SUBSCRIPTION_ID=proxied.subscription_id,
+               TOKEN=proxied.token)
+    for name in ("HTTPS_PROXY", "https_proxy", "JAVA_TOOL_OPTIONS"):  # the JVM reads none of these: only the flags
+        env.pop(name, None)
+    result = subprocess.run(["bash", "-e", "-c", commands.rstrip().replace("-jar app.jar", str(program))],
+                            cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0] == "200" and '"value"' in result.stdout, result.stdout
