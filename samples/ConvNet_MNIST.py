@@ -693,12 +693,6 @@ def mpi_rendezvous(world_size):
     return dist.TCPStore(host, port, world_size, is_master=False)
 
 
-# DDP sums the gradients in buckets, each sent as soon as its gradients are ready. Its default bucket
-# (1 MiB first) holds the whole 395 KB model, so nothing was sent before the backward pass ended;
-# 50 KiB buckets send z+f4, conv3, conv2 and conv1 apart, the first while conv3..conv1 still compute.
-DDP_BUCKET_CAP_MB = 0.05
-
-
 def torch_distribute(model, context, device, backend, seed):
     """Join the process group and wrap the model in DDP (rank 0's initial weights win);
     returns (model, seed shared by all ranks: the epochs' sample order must agree)."""
@@ -713,7 +707,7 @@ def torch_distribute(model, context, device, backend, seed):
                           dtype=torch.int64, device=device)
     dist.broadcast(shared, 0)
     model = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None,
-                                    bucket_cap_mb=DDP_BUCKET_CAP_MB, gradient_as_bucket_view=True)
+                                    gradient_as_bucket_view=True)
     torch.manual_seed(int(shared) + rank)                # each rank its own dropout masks
     return model, int(shared)
 

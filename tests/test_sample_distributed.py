@@ -28,7 +28,7 @@ y = torch.randint(0, 10, (128,), generator=gen)
 order = torch.randperm(128, generator=gen)
 if world > 1:
     dist.init_process_group('gloo', init_method='file://{rendezvous}', rank=rank, world_size=world)
-    model = torch.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=sample.DDP_BUCKET_CAP_MB)  # several buckets
+    model = torch.nn.parallel.DistributedDataParallel(model)
 buffers = [torch.zeros_like(p) for p in model.parameters()]
 sample.torch_train_epoch(model, buffers, x, y, order, 0.001, 0.0, 64, rank, world)      # 2 global steps of 64
 sample.torch_train_epoch(model, buffers, x, y, order, 0.0005, 0.99, 64, rank, world)    # 2 more, with momentum
