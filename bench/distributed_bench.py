@@ -7,7 +7,7 @@ threads of the same machine (T = 1 by default: the 2 cores here), in this run.
 - the same two ranks exchanging gradients alone (one all-reduce of the model per global minibatch,
   gloo on loopback, as DDP does it) give the communication share of the 2-node epoch.
 Throughput is the sample's own "samples/s" of the epoch (the training loop, not start-up).
-Goal: 2 nodes x T threads >= 0.8x the throughput of 1 node x 2T threads.
+Goal: 2 nodes x T threads >= 0.9x the throughput of 1 node x 2T threads.
 
 Usage: python bench/distributed_bench.py [--mnist-dir DIR] [--threads T] [--smoke]
 (--smoke: the small MNIST subset in tests/data, to check that the benchmark still runs; its figures mean nothing)
@@ -131,8 +131,8 @@ def main() -> int:
     print("2 nodes x {} thread{}:  {:8.1f} samples/s ({:.2f} s; test error {:.2f}%; quickstart.py --nodes 2, "
           "mpirun + DDP/gloo)".format(threads, "s" if threads > 1 else " ", two[1], two[0], two[2]))
     ratio = two[1] / one_wide[1]
-    print("2 nodes x {} vs 1 node x {}: {:.3f}x  (goal: >= 0.8x)  {}".format(
-        threads, 2 * threads, ratio, "OK" if ratio >= 0.8 else "UNDER"))
+    print("2 nodes x {} vs 1 node x {}: {:.3f}x  (goal: >= 0.9x)  {}".format(
+        threads, 2 * threads, ratio, "OK" if ratio >= 0.9 else "UNDER"))
     print("scaling efficiency (2 nodes vs 2 x 1 node, {} thread(s) each): {:.3f}".format(
         threads, two[1] / (2 * one_narrow[1])))
     print("communication share of the 2-node epoch: {:.1%} ({} gradient all-reduces alone take {:.2f} s of "
