@@ -46,3 +46,33 @@ def quickstart_command(document: str, heading: str) -> tuple:
     if words[:1] != [".venv/bin/python"] or words[2:3] != ["--mnist-dir"]:
         raise ValueError("{} ({}) does not run a quickstart as expected: {}".format(document, heading, words))
     return words[1], words[3], words[4:]
+
+
+#: What this project's machines preset for TLS (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE): documented
+#: blocks that point a shell at the emulator's proxy must override it.
+PRESET_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def run_shell_block(block: str, home, extra_env: dict = None, timeout: float = 900, merged_output: bool = False):
+    """A documented shell block run as a reader runs it: ``bash -e`` in ``home`` (also $HOME, with the repository on
+    PYTHONPATH), over the TLS presets and a NO_PROXY it must override, plus ``extra_env``. Whatever the block left
+    running (an emulator it started) is stopped with its process group. Returns the CompletedProcess (stderr in
+    stdout with ``merged_output``)."""
+    import os
+    import signal
+    import subprocess
+
+    env = {"HOME": str(home), "PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+           "REQUESTS_CA_BUNDLE": PRESET_CA_BUNDLE, "CURL_CA_BUNDLE": PRESET_CA_BUNDLE,
+           "SSL_CERT_FILE": PRESET_CA_BUNDLE, "NO_PROXY": "*", **(extra_env or {})}
+    process = subprocess.Popen(["bash", "-e", "-c", block], cwd=str(home), env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT if merged_output else subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        try:  # the emulator the block started, should the block have failed before stopping it
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr or "")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -14,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from doc_blocks import code_block
+from doc_blocks import code_block, run_shell_block
 from test_quickstart_e2e import ROOT, SUBSET
 
 import emulator as emulator_package
 from batchai_quickstart.emulator_config import write_config
 from emulator.shellenv import EXPORTED, UNSET
 
-PRESET = "/etc/ssl/certs/ca-certificates.crt"  # what this machine presets, and the block's exports must override
 
 
 def run_documented_block(tmp_path: Path) -> str:
@@ -33,19 +31,9 @@ def run_documented_block(tmp_path: Path) -> str:
     (tmp_path / ".venv").symlink_to(os.path.dirname(os.path.dirname(sys.executable)))  # the repository's venv
     for name in ("quickstart.py", "quickstart_azureml.py"):
         (tmp_path / name).symlink_to(ROOT / name)
-    env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-           "REQUESTS_CA_BUNDLE": PRESET, "CURL_CA_BUNDLE": PRESET, "SSL_CERT_FILE": PRESET, "NO_PROXY": "*"}
-    process = subprocess.Popen(["bash", "-e", "-c", block], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=900)
-    finally:
-        try:  # the emulator the block started, should the block have failed before stopping it
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    assert process.returncode == 0, output[-5000:]
-    return output
+    run = run_shell_block(block, tmp_path, merged_output=True)
+    assert run.returncode == 0, run.stdout[-5000:]
+    return run.stdout
 
 
 def start_when_free(data_dir: Path, timeout: float = 60):

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from doc_blocks import code_block
+from doc_blocks import code_block, run_shell_block
 from legacy_sdks import STACKS, legacy_python
 
 import emulator as emulator_package
@@ -121,21 +120,9 @@ def test_the_readme_section_runs(sample_dir, tmp_path):
     assert "os.environ[\"CLIENT_ID\"]" not in script and repr(info["client_secret"]) in script
     (home / "tutorial.py").write_text(script)
 
-    preset = "/etc/ssl/certs/ca-certificates.crt"
-    env = {"HOME": str(home), "PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "REQUESTS_CA_BUNDLE": preset,
-           "CURL_CA_BUNDLE": preset, "SSL_CERT_FILE": preset, "NO_PROXY": "*", "SAMPLE_DIR": str(sample_dir),
-           "EXTRA_ARGS": EXTRA_ARGS}
-    process = subprocess.Popen(["bash", "-e", "-c", shell], cwd=str(home), env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=900)
-    finally:
-        try:  # the emulator the block started, should the block have failed before stopping it
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
-    lines = stdout.splitlines()
+    run = run_shell_block(shell, home, {"SAMPLE_DIR": str(sample_dir), "EXTRA_ARGS": EXTRA_ARGS})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    lines = run.stdout.splitlines()
     seen = json.loads(lines[-1])
     assert seen["state"] == "succeeded" and seen["left"] == {"groups": [], "shares": []}
     print("\n".join(lines[:-1]))  # shown with -s: the README's output

@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import stat
@@ -24,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from conftest import POLL, ROOT
-from doc_blocks import code_block
+from doc_blocks import code_block, run_shell_block
 from test_jobs import EXP, RG, SHARE, WS, wait_for, wait_for_state
 
 import emulator as emulator_package
@@ -355,21 +354,8 @@ def test_the_documented_round_trip(tmp_path):
     script = code_block("docs/any-azure-client.md", "Point one shell at it", "python")
     (tmp_path / ".venv").symlink_to(os.path.dirname(os.path.dirname(sys.executable)))  # the repository's venv
     (tmp_path / "azure_script.py").write_text(script)
-    preset = "/etc/ssl/certs/ca-certificates.crt"
-    env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"],
-           "PYTHONPATH": str(ROOT), "REQUESTS_CA_BUNDLE": preset, "CURL_CA_BUNDLE": preset, "SSL_CERT_FILE": preset,
-           "NO_PROXY": "*"}
-    process = subprocess.Popen(["bash", "-e", "-c", shell], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=300)
-    finally:
-        try:  # the emulator the block started, should the block have failed before stopping it
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    assert process.returncode == 0, stderr[-3000:]
-    run = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    run = run_shell_block(shell, tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
     info = json.loads((tmp_path / ".azure-emulator.json").read_text().splitlines()[0])
     assert run.stdout.splitlines() == [
         "/subscriptions/{}/resourceGroups/demo-rg".format(info["subscription_id"]),
