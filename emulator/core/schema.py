@@ -50,11 +50,10 @@ class SchemaChecker:
     def __init__(self, definitions: dict, refuse: Callable[[Violation], Exception]) -> None:
         self.definitions = definitions
         self._refuse = refuse
-        self._validators: dict = {}
-        for name in definitions:
-            schema = {"$ref": "#/$defs/" + name, "$defs": definitions}
-            _Validator.check_schema(schema)  # a mistake in a service's schemas fails at import, not per request
-            self._validators[name] = _Validator(schema)
+        # A mistake in a service's schemas fails at import, not per request: all of them checked once.
+        _Validator.check_schema({"$defs": definitions})
+        self._validators = {name: _Validator({"$ref": "#/$defs/" + name, "$defs": definitions})
+                            for name in definitions}
 
     def check(self, body: Any, model: str) -> Any:
         """``body`` without its null members, if it is a valid ``model``; else the service's error for the
