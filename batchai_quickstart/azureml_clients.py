@@ -17,7 +17,7 @@ from .azureml_config import AzureMLConfig
 
 LOCAL_POLLING_INTERVAL = 0.05  # the emulator's long-running operations end in milliseconds
 # Where Azure sends no Retry-After on a long-running operation: as quickstart.py (see clients.py).
-AZURE_POLLING_INTERVAL = 2.0
+AZURE_POLLING_INTERVAL = 0.5
 
 
 @dataclass

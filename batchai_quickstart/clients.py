@@ -18,12 +18,12 @@ from .config import QuickstartConfig
 # polling interval makes every begin_*().result() return in milliseconds (the SDK default is 30 s).
 LOCAL_POLLING_INTERVAL = 0.05
 LOCAL_MONITOR_INTERVAL = 0.5
-# On Azure: the cluster and the job are polled every 2 s (one Resource Manager read each, 1,800 an hour,
+# On Azure: the cluster and the job are polled every second (one Resource Manager read each, 3,600 an hour,
 # well inside its read limits), so that the training log follows closely. Long-running operations wait
-# the Retry-After that Azure sends; where a service sends none (the emulator through its proxy sends 0,
-# which azure-core reads as absent) they poll every 2 s too, rather than azure-core's default of 30 s.
-AZURE_MONITOR_INTERVAL = 2.0
-AZURE_POLLING_INTERVAL = 2.0
+# the Retry-After that Azure sends; only where a service sends none (the emulator through its proxy sends 0,
+# which azure-core reads as absent) do they poll every 0.5 s, rather than azure-core's default of 30 s.
+AZURE_MONITOR_INTERVAL = 1.0
+AZURE_POLLING_INTERVAL = 0.5
 
 
 @dataclass
