@@ -6,6 +6,8 @@ scope and storage suffix), so nothing else of the process's environment decides 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -48,6 +50,14 @@ def emulator_cloud(emu) -> dict:
             "registry_discovery_endpoint": arm, "storage_endpoint": emu.blob_suffix}
 
 
+def emulator_cloud_name(metadata: dict, prefix: str = "AzureMLEmulator") -> str:
+    """A name for ``metadata`` as an azure-ai-ml cloud. azure-ai-ml keeps clouds by name for the life of the
+    process and never replaces one, so the name is made from the metadata itself: an emulator that got a
+    port another one used before is a new cloud, not the stale one."""
+    digest = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    return "{}-{}".format(prefix, digest)
+
+
 def create_local_azureml_clients(config: AzureMLConfig) -> AzureMLClients:
     """Start the embedded emulator and point the unmodified SDK clients at it."""
     import emulator
@@ -62,9 +72,9 @@ def create_local_azureml_clients(config: AzureMLConfig) -> AzureMLClients:
         os.environ["REQUESTS_CA_BUNDLE"] = emu.ca_cert
         credential = emu.credential()
         common = dict(connection_verify=emu.ca_cert, polling_interval=LOCAL_POLLING_INTERVAL)
+        cloud = emulator_cloud(emu)
         ml = MLClient(credential, emu.subscription_id, config.resource_group, config.workspace,
-                      cloud="AzureMLEmulator-{}".format(emu.arm_url.rsplit(":", 1)[-1]),
-                      cloud_metadata=emulator_cloud(emu), enable_telemetry=False, **common)
+                      cloud=emulator_cloud_name(cloud), cloud_metadata=cloud, enable_telemetry=False, **common)
         resource = ResourceManagementClient(credential, emu.subscription_id, base_url=emu.arm_url, **common)
         return AzureMLClients(resource=resource, ml=ml, emulator=emu)
     except BaseException:

@@ -32,3 +32,15 @@ def test_names_under_localhost_resolve_to_loopback_and_others_are_untouched(monk
     socket.getaddrinfo("example.com", 443)
     socket.getaddrinfo("localhost.example.com", 443)
     assert asked == ["127.0.0.1", "127.0.0.1", "example.com", "localhost.example.com"]
+
+
+def test_a_cloud_name_stands_for_its_metadata_alone():
+    """azure-ai-ml never replaces a cloud it has by name: an emulator started later on the same ARM port but
+    another blob port must get a name of its own, or the SDK keeps the old blob endpoint (connection refused)."""
+    from batchai_quickstart.azureml_clients import emulator_cloud_name
+
+    first = {"resource_manager": "https://127.0.0.1:4000/", "storage_endpoint": "core.localhost:5000"}
+    later = dict(first, storage_endpoint="core.localhost:5001")
+    assert emulator_cloud_name(first) == emulator_cloud_name(dict(first))
+    assert emulator_cloud_name(first) != emulator_cloud_name(later)
+    assert emulator_cloud_name(first, "AzureMLEmulatorTest").startswith("AzureMLEmulatorTest-")

@@ -16,7 +16,7 @@ from azure.ai.ml.entities import AmlCompute, Data, Workspace
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from batchai_quickstart.azureml_clients import emulator_cloud
+from batchai_quickstart.azureml_clients import emulator_cloud, emulator_cloud_name
 from batchai_quickstart.localhost_names import resolve_localhost_names
 
 RG, WS = "rg", "ws"
@@ -32,7 +32,7 @@ def ml(emulator, monkeypatch):
                                          connection_verify=emulator.ca_cert, polling_interval=0.05)
     resources.resource_groups.create_or_update(RG, {"location": "eastus"})
     client = MLClient(emulator.credential(), emulator.subscription_id, RG, WS,
-                      cloud="AzureMLEmulatorTest-" + emulator.arm_url.rsplit(":", 1)[-1],
+                      cloud=emulator_cloud_name(emulator_cloud(emulator), "AzureMLEmulatorTest"),
                       cloud_metadata=emulator_cloud(emulator), enable_telemetry=False, show_progress=False,
                       connection_verify=emulator.ca_cert, polling_interval=0.05)
     client.workspaces.begin_create(Workspace(name=WS, location="eastus")).result()

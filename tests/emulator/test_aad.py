@@ -421,7 +421,7 @@ def test_azure_ai_ml_user_identity_job_with_a_service_principal(emulator, tmp_pa
     from azure.ai.ml import MLClient, command
     from azure.ai.ml.entities import AmlCompute, UserIdentityConfiguration, Workspace
 
-    from batchai_quickstart.azureml_clients import emulator_cloud
+    from batchai_quickstart.azureml_clients import emulator_cloud, emulator_cloud_name
     from batchai_quickstart.localhost_names import resolve_localhost_names
 
     resolve_localhost_names()
@@ -432,7 +432,7 @@ def test_azure_ai_ml_user_identity_job_with_a_service_principal(emulator, tmp_pa
                              connection_verify=emulator.ca_cert).resource_groups.create_or_update(
         "rg", {"location": "eastus"})
     ml = MLClient(cred, emulator.subscription_id, "rg", "ws",
-                  cloud="AzureMLEmulatorAad-" + emulator.arm_url.rsplit(":", 1)[-1],
+                  cloud=emulator_cloud_name(emulator_cloud(emulator), "AzureMLEmulatorAad"),
                   cloud_metadata=emulator_cloud(emulator), enable_telemetry=False, show_progress=False,
                   connection_verify=emulator.ca_cert, polling_interval=POLL)
     ml.workspaces.begin_create(Workspace(name="ws", location="eastus")).result()

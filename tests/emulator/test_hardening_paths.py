@@ -149,7 +149,7 @@ def ml(emulator, monkeypatch):
     from azure.ai.ml.entities import AmlCompute, Workspace
     from azure.mgmt.resource.resources import ResourceManagementClient
 
-    from batchai_quickstart.azureml_clients import emulator_cloud
+    from batchai_quickstart.azureml_clients import emulator_cloud, emulator_cloud_name
     from batchai_quickstart.localhost_names import resolve_localhost_names
 
     resolve_localhost_names()
@@ -159,7 +159,7 @@ def ml(emulator, monkeypatch):
                              connection_verify=emulator.ca_cert).resource_groups.create_or_update(
         RG, {"location": "eastus"})
     client = MLClient(emulator.credential(), emulator.subscription_id, RG, AML_WS,
-                      cloud="AzureMLEmulatorTest-" + emulator.arm_url.rsplit(":", 1)[-1],
+                      cloud=emulator_cloud_name(emulator_cloud(emulator), "AzureMLEmulatorTest"),
                       cloud_metadata=emulator_cloud(emulator), enable_telemetry=False, show_progress=False,
                       connection_verify=emulator.ca_cert, polling_interval=0.05)
     client.workspaces.begin_create(Workspace(name=AML_WS, location="eastus")).result()
