@@ -43,3 +43,17 @@ def share_service(emulator):
     from azure.storage.fileshare import ShareServiceClient
 
     return ShareServiceClient.from_connection_string(emulator.files_connection_string)
+
+
+@pytest.fixture
+def blob_service(emulator):
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient.from_connection_string(emulator.blob_connection_string,
+                                                    connection_verify=emulator.ca_cert)
+
+
+@pytest.fixture
+def container(blob_service):
+    """A blob container named ``data``."""
+    return blob_service.create_container("data")

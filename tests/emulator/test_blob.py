@@ -22,17 +22,6 @@ from doc_blocks import code_block
 KiB = 1024
 
 
-@pytest.fixture
-def blob_service(emulator):
-    return BlobServiceClient.from_connection_string(emulator.blob_connection_string,
-                                                    connection_verify=emulator.ca_cert)
-
-
-@pytest.fixture
-def container(blob_service):
-    return blob_service.create_container("data")
-
-
 def future(minutes: int = 30) -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=minutes)
 

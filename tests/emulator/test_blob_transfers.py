@@ -12,19 +12,11 @@ import os
 import ssl
 from urllib.parse import urlsplit
 
-import pytest
-from azure.storage.blob import BlobServiceClient, generate_container_sas
+from azure.storage.blob import generate_container_sas
 
 from emulator.core.storage_http import PIPELINE_MIN
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def container(emulator):
-    client = BlobServiceClient.from_connection_string(emulator.blob_connection_string,
-                                                      connection_verify=emulator.ca_cert)
-    return client.create_container("data")
 
 
 def sas(emulator) -> str:

@@ -22,17 +22,6 @@ VERSION = DEFAULT_VERSION
 
 
 @pytest.fixture
-def blob_service(emulator):
-    return BlobServiceClient.from_connection_string(emulator.blob_connection_string,
-                                                    connection_verify=emulator.ca_cert)
-
-
-@pytest.fixture
-def container(blob_service):
-    return blob_service.create_container("data")
-
-
-@pytest.fixture
 def share(share_service):
     return share_service.create_share("myshare")
 

@@ -7,7 +7,6 @@ import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.batchai import models
-from azure.storage.blob import BlobServiceClient
 
 from test_jobs import (MOUNT, RG, WS, file_share_reference, job_parameters, make_cluster, make_share, make_workspace,
                        output_files, read_output, submit, wait_for_state)
@@ -144,12 +143,6 @@ def test_job_level_file_share_on_every_node_of_the_job(batchai_client, workspace
 
 
 # ---- job-level Blob container mounts (blobfuse, emulated as a copy in and out) ------------------
-
-@pytest.fixture
-def blob_service(emulator):
-    return BlobServiceClient.from_connection_string(emulator.blob_connection_string,
-                                                    connection_verify=emulator.ca_cert)
-
 
 def blob_mount(emulator, container: str = "data", key: str = None) -> models.AzureBlobFileSystemReference:
     return models.AzureBlobFileSystemReference(
