@@ -147,13 +147,24 @@ class Server:
 
     def serve(self, app: Callable) -> None:
         self._app.app = app
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="emulator-" + self.url, daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "emulator-" + self.url)
 
     def stop(self) -> None:
-        if self._thread:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
-        self._server.connections.close_all()
+        shut_down(self._server, self._thread)
+
+
+def serve_in_thread(server, name: str) -> threading.Thread:
+    """Run ``server.serve_forever`` (a socketserver with ``connections``: OpenConnections) in a daemon thread."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def shut_down(server, thread: Optional[threading.Thread]) -> None:
+    """Stop ``server`` (served by ``thread``, if started), its listening socket and every open connection,
+    without waiting on a silent client."""
+    if thread:
+        server.shutdown()
+        thread.join(timeout=5)
+    server.server_close()
+    server.connections.close_all()

@@ -19,7 +19,8 @@ from typing import Callable, Optional
 
 from ..core import public_urls
 from ..core.proxy_ca import RENEW_BEFORE, ProxyCA
-from ..core.serving import HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LOOPBACK, OpenConnections, QuietRequestHandler
+from ..core.serving import (HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LOOPBACK, OpenConnections, QuietRequestHandler,
+                             serve_in_thread, shut_down)
 from .routes import Route, Routes
 
 log = logging.getLogger("emulator.proxy")
@@ -96,16 +97,10 @@ class ProxyServer:
         self._thread: Optional[threading.Thread] = None
 
     def serve(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="emulator-proxy", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "emulator-proxy")
 
     def stop(self) -> None:
-        if self._thread:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
-        self._server.connections.close_all()
+        shut_down(self._server, self._thread)
 
     # ---- one connection ---------------------------------------------------------------------------
 
