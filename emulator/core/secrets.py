@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import string
 import uuid
 from dataclasses import dataclass
 from typing import Optional
@@ -62,12 +63,19 @@ class ServicePrincipal:
         return "ServicePrincipal(tenant_id={!r}, client_id={!r})".format(self.tenant_id, self.client_id)
 
 
+def new_client_secret() -> str:
+    """A secret in the shape Azure AD issues (``abc8Q~`` and 34 more): it never starts with ``-``,
+    which command lines such as ``az login -p`` would read as an option."""
+    letters = string.ascii_letters + string.digits
+    return "".join(secrets.choice(letters) for _ in range(3)) + "8Q~" + secrets.token_urlsafe(26)[:34]
+
+
 def load_service_principal(store: Store, tenant_id: Optional[str] = None, client_id: Optional[str] = None,
                            client_secret: Optional[str] = None) -> ServicePrincipal:
     """Read the service principal from the store, made at random the first time; explicit values win."""
     store.ensure_schema(_SCHEMA)
     defaults = {"tenant_id": str(uuid.uuid4()), "client_id": str(uuid.uuid4()),
-                "client_secret": secrets.token_urlsafe(30), "object_id": str(uuid.uuid4())}
+                "client_secret": new_client_secret(), "object_id": str(uuid.uuid4())}
     explicit = {"tenant_id": tenant_id, "client_id": client_id, "client_secret": client_secret, "object_id": None}
     for key in ("tenant_id", "client_id"):
         if explicit[key] is not None:

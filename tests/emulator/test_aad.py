@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import inspect
+import re
 import time
 import uuid
 
@@ -21,6 +22,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conftest import POLL
+from emulator.core.secrets import new_client_secret
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -486,3 +488,10 @@ def test_unchanged_clients_sign_in_through_the_proxy(tmp_path, monkeypatch):
         with pytest.raises(ClientAuthenticationError) as caught:
             ClientSecretCredential(info["tenant_id"], info["client_id"], "wrong").get_token(ARM_SCOPE)
         assert "AADSTS7000215" in describe_azure_error(caught.value)
+
+
+def test_made_up_secrets_have_azure_ads_shape_and_never_look_like_an_option():
+    # A secret starting with "-" made `az login -p SECRET` fail in CI, once in 64 runs.
+    made = {new_client_secret() for _ in range(2000)}
+    assert len(made) == 2000
+    assert all(re.fullmatch(r"[A-Za-z0-9]{3}8Q~[A-Za-z0-9_-]{34}", secret) for secret in made)

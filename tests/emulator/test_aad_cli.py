@@ -63,8 +63,8 @@ def cli_env(tmp_path: Path, ca_bundle: str, **extra: str) -> dict:
 
 
 def login_group_and_provider(az: Path, env: dict, info: dict) -> None:
-    accounts = json.loads(run_az(az, env, "login", "--service-principal", "-u", info["client_id"], "-p",
-                                 info["client_secret"], "--tenant", info["tenant_id"]))
+    accounts = json.loads(run_az(az, env, "login", "--service-principal", "-u", info["client_id"],
+                                 "--password=" + info["client_secret"], "--tenant", info["tenant_id"]))
     assert [(a["id"], a["tenantId"], a["state"]) for a in accounts] == [
         (info["subscription_id"], info["tenant_id"], "Enabled")]
     group = json.loads(run_az(az, env, "group", "create", "-n", "clirg", "-l", "eastus"))
