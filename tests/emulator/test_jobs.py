@@ -38,10 +38,16 @@ print("Final Results: done")
 
 # ---- helpers (also used by test_restart.py and test_cli.py) ---------------------------------------
 
+# A wait ends as soon as its condition holds, so only a failing test waits longer: the timeouts
+# written below are a quiet machine's, and CI's two busy cores get PATIENCE times as long.
+PATIENCE = 6
+
+
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
     """Poll ``predicate`` until it returns something truthy; that value is returned. A predicate that
     raises LookupError (an output file not listed yet: a job is "running" before its process has
     made stdout.txt) has simply not seen it yet."""
+    timeout *= PATIENCE
     deadline = time.monotonic() + timeout
     while True:
         try:
