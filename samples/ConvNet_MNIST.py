@@ -709,7 +709,26 @@ def torch_distribute(model, context, device, backend, seed):
     model = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None,
                                     gradient_as_bucket_view=True)
     torch.manual_seed(int(shared) + rank)                # each rank its own dropout masks
+    torch_distribute.joined = True
     return model, int(shared)
+
+
+torch_distribute.joined = False
+
+
+def exit_process(code):
+    """sys.exit(code), except for a rank that joined a process group: it leaves without the
+    interpreter's shutdown. DDP keeps the gloo process group, and its threads, alive to the end, and a
+    thread still releasing a finished collective then aborts the process ("terminate called without an
+    active exception", SIGABRT; pytorch/pytorch#179291): a rank that trained well would fail its job."""
+    if not torch_distribute.joined:
+        sys.exit(code)
+    mpi = sys.modules.get('mpi4py.MPI')                  # mpirun expects every rank it started to finalize
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        mpi.Finalize()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 1)
 
 
 def train_pytorch(train, test, args):
@@ -842,4 +861,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    exit_process(main())
