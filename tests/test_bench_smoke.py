@@ -56,7 +56,8 @@ def test_emulator_bench_runs_in_smoke_mode():
 TRAINING = {
     "convert_bench.py": [r"Outputs byte-identical on the slice \(all three\): yes", r"Speedup vs installer loop: "],
     "sample_bench.py": [r"ratio script / bare: \d+\.\d+x", r"1 epochs: test error \d+\.\d+%"],
-    "distributed_bench.py": [r"2 nodes x 1 thread :\s+\d+\.\d+ samples/s", r"communication share of the 2-node epoch"],
+    "distributed_bench.py": [r"round 1: 2 nodes\s+\d+\.\d+ samples/s  load average",
+                             r"2 nodes x 1 thread :\s+\d+\.\d+ samples/s", r"communication share of the 2-node epoch"],
     "quickstart_bench.py": [r"quickstart\.py:\s+\d+\.\d+ s\s+overhead", r"quickstart_azureml\.py:\s+\d+\.\d+ s",
                             r"quickstart\.py --target azure, through the emulator's proxy: \d+\.\d+ s .* ratio to the "
                             r"local target \d+\.\d+x"],
