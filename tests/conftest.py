@@ -1,14 +1,57 @@
 """Shared fixtures: a real emulator and real Azure SDK clients pointed at it."""
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Tests press Ctrl-C on the quickstarts they start. A shell starts its background commands with SIGINT
+# ignored, and children inherit an ignored signal (a Python child then never raises KeyboardInterrupt);
+# a handled one is reset at exec. So the quickstarts get Ctrl-C as a terminal gives it, however the
+# suite was started.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# A wait in a test ends as soon as its condition holds, so only a failing test waits longer: timeouts are
+# written for a quiet machine, and CI's two busy cores get PATIENCE times as long.
+PATIENCE = 6
+
 # Small LRO polling interval: the emulator's Retry-After is 0, which azure-core reads as absent (see emulator.Emulator).
 POLL = 0.05
+
+
+def processes_under(directory: Path) -> list:
+    """Pids of live processes (not this one) whose working directory or command line names ``directory``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cwd = os.readlink("/proc/{}/cwd".format(pid))
+            with open("/proc/{}/cmdline".format(pid), "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if int(pid) != os.getpid() and (cwd.startswith(str(directory)) or str(directory) in cmdline):
+            found.append(int(pid))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_behind(request):
+    """After each test, end what it started in its tmp_path and left running (a quickstart or a job of a test
+    that failed half-way), so that one failure cannot slow, and so fail, the tests after it. Tests that
+    promise to leave nothing behind check that themselves, before this runs."""
+    yield
+    tmp_path = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if tmp_path is not None:
+        for pid in processes_under(tmp_path):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 @pytest.fixture

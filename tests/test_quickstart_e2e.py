@@ -10,8 +10,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
+
+from conftest import PATIENCE
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,17 +40,32 @@ def start_quickstart(tmp_path: Path, *extra: str, script: str = "quickstart.py")
 
 
 def interrupt_after(process: subprocess.Popen, prefix: str, timeout: float = 300) -> str:
-    """Ctrl-C (SIGINT) once the running quickstart prints a line starting with ``prefix``; returns all it printed."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith(prefix):
-            break
-        assert time.monotonic() < deadline, "".join(seen)
-    process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=120)
-    return "".join(seen) + rest
+    """Ctrl-C (SIGINT) once the running quickstart prints a line starting with ``prefix``; returns all it printed.
+    A run that has not printed it within PATIENCE x ``timeout`` seconds is interrupted all the same (so that it
+    cleans up), and one that does not end after Ctrl-C is killed: a failing test leaves no run behind to slow
+    the tests after it."""
+    seen, found = [], threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            seen.append(line)
+            if line.startswith(prefix):
+                found.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        found.wait(timeout * PATIENCE)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120 * PATIENCE)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=60)
+    output = "".join(seen)
+    assert found.is_set(), "no line starting with {!r} within {} s:\n{}".format(prefix, timeout * PATIENCE, output)
+    return output
 
 
 def processes_mentioning(text: str) -> list:
@@ -178,3 +195,16 @@ def test_keep_leaves_the_resources_and_cleanup_script_deletes_them(tmp_path):
                     "resource group batchaiquickstartrg"):
         assert "Deleted " + deleted in result.stdout
     assert_nothing_left(tmp_path)
+
+
+def test_what_a_test_leaves_running_in_its_tmp_path_is_found(tmp_path):
+    # conftest.no_run_left_behind ends these after each test; here, the finding itself.
+    from conftest import processes_under
+
+    sleeper = subprocess.Popen(["sleep", "600"], cwd=tmp_path)
+    try:
+        assert processes_under(tmp_path) == [sleeper.pid]
+        assert processes_under(tmp_path / "elsewhere") == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()

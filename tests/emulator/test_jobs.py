@@ -18,6 +18,7 @@ import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.batchai import models
 
+from conftest import PATIENCE
 from emulator.runner import sandbox
 
 RG, WS, EXP, SHARE, MOUNT = "rg", "ws", "exp", "batchaiquickstart", "azurefileshare"
@@ -37,11 +38,6 @@ print("Final Results: done")
 
 
 # ---- helpers (also used by test_restart.py and test_cli.py) ---------------------------------------
-
-# A wait ends as soon as its condition holds, so only a failing test waits longer: the timeouts
-# written below are a quiet machine's, and CI's two busy cores get PATIENCE times as long.
-PATIENCE = 6
-
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
     """Poll ``predicate`` until it returns something truthy; that value is returned. A predicate that
