@@ -11,6 +11,7 @@ import pytest
 import requests
 from azure.mgmt.batchai import models
 
+from emulator.runner import processes
 from test_jobs import EXP, RG, WS, make_share, wait_for
 
 CONFORMANCE = Path(__file__).with_name("conformance")
@@ -221,20 +222,24 @@ def test_unknown_api_versions_get_resource_managers_error(recorded_cluster, emul
     assert raw(emulator, "GET", "/providers/Microsoft.BatchAI/operations", api_version="2099-01-01").status_code == 400
 
 
-def test_long_running_operations_report_in_progress_while_they_work(recorded_cluster, batchai_client, emulator):
-    """A terminate reports InProgress until the job's process has ended (it ignores SIGTERM here
-    for a moment), then Succeeded."""
+def test_long_running_operations_report_in_progress_while_they_work(recorded_cluster, batchai_client, emulator,
+                                                                    monkeypatch):
+    """A terminate reports InProgress until the job's process has ended (here it holds on SIGTERM until
+    the test lets it go, within a grace period long enough for a busy machine), then Succeeded."""
+    monkeypatch.setattr(processes, "GRACE_SECONDS", 60.0)
     path = arm_path(emulator, "workspaces", WS, "experiments", EXP, "jobs", "stubborn")
     body = _recorded_job(emulator)
     body["properties"]["customToolkitSettings"] = {
-        "commandLine": "trap 'sleep 2; exit 1' TERM; touch $AZ_BATCHAI_MOUNT_ROOT/azfiles/trapped; sleep 600 & wait"}
+        "commandLine": "trap 'until [ -e $AZ_BATCHAI_MOUNT_ROOT/azfiles/go ]; do sleep 0.05; done; exit 1' TERM; "
+                       "touch $AZ_BATCHAI_MOUNT_ROOT/azfiles/trapped; sleep 600 & wait"}
     assert raw(emulator, "PUT", path, json=body).status_code == 202
-    ready = emulator.services["files"].backend.share_path("batchaiquickstart") / "trapped"
-    wait_for(ready.exists, timeout=20)  # the shell has its trap
+    share = emulator.services["files"].backend.share_path("batchaiquickstart")
+    wait_for((share / "trapped").exists, timeout=20)  # the shell has its trap
     terminate = raw(emulator, "POST", path + "/terminate")
     first = requests.get(terminate.headers["Azure-AsyncOperation"], verify=emulator.ca_cert, timeout=10,
                          headers={"Authorization": "Bearer " + emulator.token}).json()
     assert first["status"] == "InProgress" and "endTime" not in first
+    (share / "go").touch()
     wait_for(lambda: requests.get(terminate.headers["Azure-AsyncOperation"], verify=emulator.ca_cert, timeout=10,
                                   headers={"Authorization": "Bearer " + emulator.token}).json()["status"]
              == "Succeeded", timeout=30)
