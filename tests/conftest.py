@@ -24,18 +24,18 @@ PATIENCE = 6
 POLL = 0.05
 
 
-def processes_under(directory: Path) -> list:
-    """Pids of live processes (not this one) whose working directory or command line names ``directory``."""
+def processes_mentioning(text: str) -> list:
+    """Live processes (not this one) whose command line or working directory mentions ``text``, as
+    (pid, command line): leftover quickstarts and jobs."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
+            cmdline = Path("/proc", pid, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             cwd = os.readlink("/proc/{}/cwd".format(pid))
-            with open("/proc/{}/cmdline".format(pid), "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if int(pid) != os.getpid() and (cwd.startswith(str(directory)) or str(directory) in cmdline):
-            found.append(int(pid))
+        if int(pid) != os.getpid() and (text in cmdline or text in cwd):
+            found.append((pid, cmdline))
     return found
 
 
@@ -47,9 +47,9 @@ def no_run_left_behind(request):
     yield
     tmp_path = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
     if tmp_path is not None:
-        for pid in processes_under(tmp_path):
+        for pid, _ in processes_mentioning(str(tmp_path)):
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(int(pid), signal.SIGKILL)
             except OSError:
                 pass
 

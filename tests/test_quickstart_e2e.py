@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import PATIENCE
+from conftest import PATIENCE, processes_mentioning
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,20 +66,6 @@ def interrupt_after(process: subprocess.Popen, prefix: str, timeout: float = 300
     output = "".join(seen)
     assert found.is_set(), "no line starting with {!r} within {} s:\n{}".format(prefix, timeout * PATIENCE, output)
     return output
-
-
-def processes_mentioning(text: str) -> list:
-    """Live processes whose command line or working directory mentions ``text`` (leftover jobs)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path("/proc", pid, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink("/proc/{}/cwd".format(pid))
-        except OSError:
-            continue
-        if int(pid) != os.getpid() and (text in cmdline or text in cwd):
-            found.append((pid, cmdline))
-    return found
 
 
 def assert_nothing_left(tmp_path: Path) -> None:
@@ -199,12 +185,10 @@ def test_keep_leaves_the_resources_and_cleanup_script_deletes_them(tmp_path):
 
 def test_what_a_test_leaves_running_in_its_tmp_path_is_found(tmp_path):
     # conftest.no_run_left_behind ends these after each test; here, the finding itself.
-    from conftest import processes_under
-
     sleeper = subprocess.Popen(["sleep", "600"], cwd=tmp_path)
     try:
-        assert processes_under(tmp_path) == [sleeper.pid]
-        assert processes_under(tmp_path / "elsewhere") == []
+        assert [int(pid) for pid, _ in processes_mentioning(str(tmp_path))] == [sleeper.pid]
+        assert processes_mentioning(str(tmp_path / "elsewhere")) == []
     finally:
         sleeper.kill()
         sleeper.wait()
